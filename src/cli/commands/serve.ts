@@ -1,0 +1,50 @@
+/**
+ * `punctual serve`: open the store (migrations run at open), start the dispatcher, listen.
+ * SIGTERM/SIGINT stop it gracefully: stop accepting requests, finish or release held tasks,
+ * close the store. A second signal exits at once (leases then expire and are recovered).
+ */
+import { pino } from 'pino';
+import { buildApp } from '../../api/app.ts';
+import { createPunctual } from '../../punctual.ts';
+import { openStore } from '../../store/open-store.ts';
+import { loadHandlers } from '../../targets/load-handlers.ts';
+import type { CliOptions } from '../main.ts';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export async function serve(options: CliOptions): Promise<void> {
+  const logger = pino({ level: process.env.PUNCTUAL_LOG_LEVEL ?? 'info' });
+  const store = await openStore(options.store);
+  const punctual = createPunctual({ store, logger, concurrency: options.concurrency });
+  if (options.handlers) await loadHandlers(options.handlers, punctual.handlerRegistry);
+  const app = buildApp({ service: punctual, logger });
+  await punctual.start();
+  await app.listen({ port: options.port, host: options.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  logger.info(
+    { port, host: options.host, store: redact(options.store) },
+    `punctual listening on http://${options.host}:${port}`,
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await app.close();
+    await punctual.stop({ graceMs: SHUTDOWN_GRACE_MS });
+    await store.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', (s) => void shutdown(s));
+  process.on('SIGINT', (s) => void shutdown(s));
+}
+
+/** Keep passwords out of logs. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

@@ -1,0 +1,250 @@
+/**
+ * The dispatcher: claims due tasks ahead of time and fires each at its exact millisecond.
+ *
+ * Modes:
+ *   stopped ──start()──▶ running ──stop()──▶ draining ──▶ stopped
+ *
+ * While running, every tick claims (one store call) the tasks due before now + lookahead, up to
+ * the room left under `maxHeld`, and pushes them into the timer queue; the timer hands each to
+ * the executor when its time comes. A tick that filled its whole claim runs again at once
+ * (catch-up after downtime goes at full speed, oldest first); otherwise the next tick comes after
+ * `pollIntervalMs`. Because the lookahead is longer than the poll interval, a task is normally
+ * claimed at least (lookahead − poll interval) before its time, so the store's latency never
+ * shows up as lateness. Tasks created on this node and due within the lookahead skip the claim
+ * entirely (create-and-claim, see Punctual.createTasks).
+ *
+ * Stopping: no more claims; tasks still waiting in the timer or the ready queue are released at
+ * once (back to scheduled, attempt refunded) so another node can take them; running ones get
+ * `graceMs` to finish, then are aborted and released too.
+ */
+import { EventEmitter, once } from 'node:events';
+import type { Clock } from '../core/clock.ts';
+import type { Task } from '../core/task.ts';
+import type { LeaseRef, TaskOutcome, TaskStore } from '../store/store.ts';
+import type { Target } from '../targets/target.ts';
+import { Completer } from './completer.ts';
+import { Executor } from './executor.ts';
+import type { Logger } from './logger.ts';
+import { TimerQueue } from './timer-queue.ts';
+
+export interface DispatcherOptions {
+  store: TaskStore;
+  clock: Clock;
+  logger: Logger;
+  /** Identifies this node's leases. */
+  owner: string;
+  resolveTarget: (task: Task) => Target;
+  /** Tasks run at once (default 100). */
+  concurrency?: number;
+  /** Claim tasks due up to this far ahead (default 2,000 ms). */
+  lookaheadMs?: number;
+  /** Time between claims when there is no backlog (default 500 ms). */
+  pollIntervalMs?: number;
+  /** Most tasks held at once: in the timer, waiting for a slot, or running (default 5,000). */
+  maxHeld?: number;
+  /** Most tasks one claim takes (default 1,000). */
+  claimBatchSize?: number;
+  /** Added to a task's timeout to make its lease (default 5,000 ms). */
+  leaseGraceMs?: number;
+  /** Completion group-commit window (default 2 ms). */
+  completionDelayMs?: number;
+}
+
+export interface DispatcherEvents {
+  claimed: [Task[]];
+  started: [{ task: Task; latenessMs: number }];
+  completed: [{ outcome: TaskOutcome; task: Task }];
+  /** A batch of outcomes reached the store. */
+  flushed: [{ outcomes: TaskOutcome[]; stale: number }];
+  ended: [Task[]];
+  released: [LeaseRef[]];
+  /** A claim failed (store down); the dispatcher retries with backoff. */
+  claimFailed: [Error];
+}
+
+export class Dispatcher extends EventEmitter<DispatcherEvents> {
+  readonly owner: string;
+  readonly lookaheadMs: number;
+  readonly leaseGraceMs: number;
+  private readonly store: TaskStore;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly pollIntervalMs: number;
+  private readonly maxHeld: number;
+  private readonly claimBatchSize: number;
+  private readonly timers: TimerQueue<Task>;
+  private readonly executor: Executor;
+  private readonly completer: Completer;
+  private running = false;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> | null = null;
+  private wakeRequested = false;
+  private claimFailures = 0;
+
+  constructor(options: DispatcherOptions) {
+    super();
+    this.owner = options.owner;
+    this.store = options.store;
+    this.clock = options.clock;
+    this.logger = options.logger;
+    this.lookaheadMs = options.lookaheadMs ?? 2_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.maxHeld = options.maxHeld ?? 5_000;
+    this.claimBatchSize = options.claimBatchSize ?? 1_000;
+    this.leaseGraceMs = options.leaseGraceMs ?? 5_000;
+    this.completer = new Completer({
+      store: options.store,
+      clock: options.clock,
+      logger: options.logger,
+      flushDelayMs: options.completionDelayMs,
+    });
+    this.completer.on('flushed', ({ outcomes, stale }) => this.emit('flushed', { outcomes, stale }));
+    this.executor = new Executor({
+      clock: options.clock,
+      logger: options.logger,
+      concurrency: options.concurrency ?? 100,
+      resolveTarget: options.resolveTarget,
+      onStart: (task, latenessMs) => this.emit('started', { task, latenessMs }),
+      onOutcome: (outcome, task) => {
+        this.completer.add(outcome);
+        this.emit('completed', { outcome, task });
+        this.requestTickIfRoom();
+      },
+    });
+    this.timers = new TimerQueue<Task>(options.clock, (tasks) => this.executor.submit(tasks));
+  }
+
+  /** Tasks this node holds: waiting in the timer, waiting for a slot, or running. */
+  get held(): number {
+    return this.timers.size + this.executor.load;
+  }
+
+  /** How many more tasks this node may take on now (for create-and-claim). */
+  get room(): number {
+    return this.running ? Math.max(0, this.maxHeld - this.held) : 0;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Completions rejected because the lease had been lost. */
+  get staleCompletions(): number {
+    return this.completer.staleCount;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.scheduleTick(0);
+  }
+
+  /** Take tasks this node claimed elsewhere (create-and-claim) into the timer. */
+  accept(tasks: Task[]): void {
+    for (const task of tasks) this.timers.push(task.id, task.scheduledAt, task);
+    if (tasks.length > 0) this.emit('claimed', tasks);
+  }
+
+  /** Claim now instead of at the next tick (a task became due sooner: run now, retry, edit). */
+  wake(): void {
+    if (!this.running) return;
+    if (this.ticking) this.wakeRequested = true;
+    else this.scheduleTick(0);
+  }
+
+  /**
+   * Take a task that this node holds but has not started out of its queues, so that the caller
+   * can cancel or edit it under its lease. Returns the lease, or undefined if not held unstarted.
+   */
+  takeUnstarted(id: string): Task | undefined {
+    return this.timers.remove(id) ?? this.executor.removeWaiting(id);
+  }
+
+  /** Put back a task taken by takeUnstarted when the change did not happen. */
+  putBack(task: Task): void {
+    this.timers.push(task.id, task.scheduledAt, task);
+  }
+
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = null;
+    await this.ticking;
+    this.timers.stop();
+    await this.release([...this.timers.drain(), ...this.executor.takeWaiting()]);
+    const graceMs = options.graceMs ?? 10_000;
+    const deadline = this.clock.now() + graceMs;
+    while (this.executor.runningCount > 0 && this.clock.now() < deadline) {
+      await once(this, 'completed', { signal: AbortSignal.timeout(deadline - this.clock.now()) }).catch(() => {});
+    }
+    if (this.executor.runningCount > 0) {
+      this.logger.warn({ running: this.executor.runningCount }, 'grace period over: aborting running tasks');
+      this.executor.abortAll(new Error('the node is shutting down'));
+    }
+    await this.completer.drain();
+  }
+
+  private async release(tasks: Task[]): Promise<void> {
+    if (tasks.length === 0) return;
+    const leases = tasks.map((t) => ({ id: t.id, leaseToken: t.leaseToken as string }));
+    try {
+      await this.store.taskRelease({ leases, now: this.clock.now() });
+      this.emit('released', leases);
+    } catch (error) {
+      // The leases will expire and another node will take the tasks: late, but not lost.
+      this.logger.error({ err: error, count: leases.length }, 'releasing leases failed; they will expire instead');
+    }
+  }
+
+  private scheduleTick(delayMs: number): void {
+    if (!this.running) return;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = setTimeout(() => {
+      this.tickTimer = null;
+      this.ticking = this.tick().finally(() => {
+        this.ticking = null;
+      });
+    }, delayMs);
+  }
+
+  /** After a completion frees room, claim again soon if the last claim suggested a backlog. */
+  private backlog = false;
+  private requestTickIfRoom(): void {
+    if (this.backlog && !this.ticking && this.held <= this.maxHeld / 2) this.wake();
+  }
+
+  private async tick(): Promise<void> {
+    let claimedAll = false;
+    const limit = Math.min(this.claimBatchSize, this.maxHeld - this.held);
+    if (limit > 0) {
+      try {
+        const now = this.clock.now();
+        const { claimed, ended } = await this.store.taskClaimDue({
+          lease: { owner: this.owner, graceMs: this.leaseGraceMs },
+          now,
+          until: now + this.lookaheadMs,
+          limit,
+        });
+        this.claimFailures = 0;
+        if (ended.length > 0) this.emit('ended', ended);
+        if (claimed.length > 0) this.accept(claimed);
+        claimedAll = claimed.length + ended.length >= limit;
+      } catch (error) {
+        this.claimFailures += 1;
+        this.logger.error({ err: error }, 'claiming due tasks failed; will retry');
+        this.emit('claimFailed', error as Error);
+      }
+    }
+    this.backlog = claimedAll || limit <= 0;
+    if (!this.running) return;
+    if (this.wakeRequested || (claimedAll && this.held < this.maxHeld)) {
+      this.wakeRequested = false;
+      this.scheduleTick(0);
+    } else if (this.claimFailures > 0) {
+      this.scheduleTick(Math.min(5_000, this.pollIntervalMs * 2 ** Math.min(this.claimFailures, 4)));
+    } else {
+      this.scheduleTick(this.pollIntervalMs);
+    }
+  }
+}

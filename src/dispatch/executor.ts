@@ -1,0 +1,136 @@
+/**
+ * Runs fired tasks, at most `concurrency` at once, oldest first, and turns each target's result
+ * into an outcome for the completer:
+ *
+ *   fired ──▶ ready (FIFO) ──▶ running ──▶ succeeded | retry (backoff) | failed | expired
+ *
+ * A task whose deadline passed before it could start is not run (`expired`). A failed attempt is
+ * retried after exponential backoff with jitter (or the target's Retry-After, if longer) while
+ * attempts remain and the retry would not pass the deadline.
+ */
+import { backoffDelay } from '../core/backoff.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Task } from '../core/task.ts';
+import type { TaskOutcome } from '../store/store.ts';
+import type { RunContext, Target, TargetResult } from '../targets/target.ts';
+import type { Logger } from './logger.ts';
+
+export interface ExecutorOptions {
+  clock: Clock;
+  logger: Logger;
+  concurrency: number;
+  /** Picks the target for a task (handler registry, HTTP webhook, ...). */
+  resolveTarget: (task: Task) => Target;
+  /** Receives each outcome (the completer). */
+  onOutcome: (outcome: TaskOutcome, task: Task) => void;
+  /** Told when a task starts, with its lateness (start − scheduled time, ms). */
+  onStart?: (task: Task, latenessMs: number) => void;
+  random?: () => number;
+}
+
+export class Executor {
+  private readonly options: ExecutorOptions;
+  private readonly ready: Task[] = [];
+  private readyHead = 0;
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(options: ExecutorOptions) {
+    this.options = options;
+  }
+
+  /** Tasks waiting for a free slot plus tasks running. */
+  get load(): number {
+    return this.ready.length - this.readyHead + this.running.size;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  submit(tasks: Task[]): void {
+    for (const task of tasks) this.ready.push(task);
+    this.pump();
+  }
+
+  /** Take back tasks that have not started (shutdown): their leases are released. */
+  takeWaiting(): Task[] {
+    const waiting = this.ready.slice(this.readyHead);
+    this.ready.length = 0;
+    this.readyHead = 0;
+    return waiting;
+  }
+
+  /** Remove one waiting task (cancel or edit of a task this node holds). */
+  removeWaiting(id: string): Task | undefined {
+    for (let i = this.readyHead; i < this.ready.length; i++) {
+      const task = this.ready[i] as Task;
+      if (task.id === id) {
+        this.ready.splice(i, 1);
+        return task;
+      }
+    }
+    return undefined;
+  }
+
+  /** Abort every running attempt (hard stop after the grace period). */
+  abortAll(reason: Error): void {
+    for (const controller of this.running.values()) controller.abort(reason);
+  }
+
+  private pump(): void {
+    const { concurrency } = this.options;
+    while (this.running.size < concurrency && this.readyHead < this.ready.length) {
+      const task = this.ready[this.readyHead++] as Task;
+      void this.execute(task);
+    }
+    // Compact the FIFO now and then instead of shifting on every start (O(1) amortized).
+    if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
+      this.ready.splice(0, this.readyHead);
+      this.readyHead = 0;
+    }
+  }
+
+  private async execute(task: Task): Promise<void> {
+    const { clock, onOutcome } = this.options;
+    const startedAt = clock.now();
+    const lease = { id: task.id, leaseToken: task.leaseToken as string };
+    if (task.deadlineAt !== null && startedAt > task.deadlineAt) {
+      onOutcome({ ...lease, kind: 'expired', startedAt, endedAt: startedAt }, task);
+      this.pump();
+      return;
+    }
+    const controller = new AbortController();
+    this.running.set(task.id, controller);
+    const timeout = setTimeout(() => controller.abort(new Error(`timeout after ${task.timeoutMs} ms`)), task.timeoutMs);
+    this.options.onStart?.(task, startedAt - task.scheduledAt);
+    let result: TargetResult;
+    try {
+      const ctx: RunContext = { attempt: task.attempts, idempotencyKey: task.id, signal: controller.signal };
+      result = await this.options.resolveTarget(task).run(task, ctx);
+    } catch (error) {
+      // Targets return results; a throw here is a bug in a target, recorded rather than lost.
+      result = { ok: false, retryable: true, error: `target crashed: ${String(error)}` };
+    } finally {
+      clearTimeout(timeout);
+      this.running.delete(task.id);
+    }
+    const endedAt = clock.now();
+    onOutcome(this.outcomeOf(task, result, startedAt, endedAt), task);
+    this.pump();
+  }
+
+  private outcomeOf(task: Task, result: TargetResult, startedAt: number, endedAt: number): TaskOutcome {
+    const base = { id: task.id, leaseToken: task.leaseToken as string, startedAt, endedAt };
+    if (result.ok) return { ...base, kind: 'succeeded' };
+    if (!result.retryable) return { ...base, kind: 'failed', error: result.error };
+    if (task.attempts >= task.maxAttempts) {
+      return { ...base, kind: 'failed', error: `${result.error} (attempt ${task.attempts} of ${task.maxAttempts})` };
+    }
+    const delay = Math.max(backoffDelay(task.backoff, task.attempts, this.options.random), result.retryAfterMs ?? 0);
+    const retryAt = endedAt + delay;
+    if (task.deadlineAt !== null && retryAt > task.deadlineAt) {
+      return { ...base, kind: 'failed', error: `${result.error} (a retry would pass the deadline)` };
+    }
+    return { ...base, kind: 'retry', error: result.error, retryAt };
+  }
+}

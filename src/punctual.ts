@@ -1,0 +1,175 @@
+/**
+ * createPunctual(): the library entry that wires a store, the dispatcher and the targets into
+ * one scheduler node, and the TaskService the HTTP API calls.
+ *
+ *   const p = createPunctual({ store });
+ *   p.handle('send-email', async (task, ctx) => { ... });
+ *   await p.start();
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { type Clock, systemClock } from './core/clock.ts';
+import type { NewTask, Task, TaskState, TaskWithAttempts } from './core/task.ts';
+import { Dispatcher, type DispatcherOptions } from './dispatch/dispatcher.ts';
+import { type Logger, silentLogger } from './dispatch/logger.ts';
+import { GroupCommit } from './ingest/group-commit.ts';
+import type { TaskChangeResult, TaskCreateResult, TaskEdit, TaskListParams, TaskStore } from './store/store.ts';
+import { HandlerRegistry } from './targets/handler.ts';
+import { HttpWebhookTarget } from './targets/http.ts';
+import type { Target, TaskHandler } from './targets/target.ts';
+import type { TaskService } from './task-service.ts';
+
+export type DispatchSettings = Pick<
+  DispatcherOptions,
+  'concurrency' | 'lookaheadMs' | 'pollIntervalMs' | 'maxHeld' | 'claimBatchSize' | 'leaseGraceMs' | 'completionDelayMs'
+>;
+
+export interface PunctualOptions extends DispatchSettings {
+  store: TaskStore;
+  clock?: Clock;
+  logger?: Logger;
+  /** Names this node's leases (default: host, pid and a random suffix). */
+  nodeId?: string;
+}
+
+export class Punctual implements TaskService {
+  readonly store: TaskStore;
+  readonly dispatcher: Dispatcher;
+  readonly nodeId: string;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly handlers = new HandlerRegistry();
+  private readonly http = new HttpWebhookTarget();
+  private readonly ingest: GroupCommit;
+  private ready = false;
+
+  constructor(options: PunctualOptions) {
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.dispatcher = new Dispatcher({
+      ...options,
+      store: this.store,
+      clock: this.clock,
+      logger: this.logger,
+      owner: this.nodeId,
+      resolveTarget: (task) => this.targetFor(task),
+    });
+    this.ingest = new GroupCommit((tasks) => this.writeTasks(tasks), this.store.capabilities.maxBatchSize);
+  }
+
+  /** Register the in-process handler for tasks named `name`. */
+  handle(name: string, handler: TaskHandler): this {
+    this.handlers.register(name, handler);
+    return this;
+  }
+
+  get handlerRegistry(): HandlerRegistry {
+    return this.handlers;
+  }
+
+  async start(): Promise<void> {
+    this.dispatcher.start();
+    this.ready = true;
+    this.logger.info({ node: this.nodeId }, 'dispatcher started');
+  }
+
+  /** Stop claiming, let running tasks finish within `graceMs`, release the rest. */
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    this.ready = false;
+    await this.dispatcher.stop(options);
+    this.logger.info({ node: this.nodeId }, 'dispatcher stopped');
+  }
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  createTasks(tasks: NewTask[]): Promise<TaskCreateResult[]> {
+    return this.ingest.submit(tasks);
+  }
+
+  getTask(id: string): Promise<TaskWithAttempts | null> {
+    return this.store.taskGet({ id });
+  }
+
+  listTasks(params: TaskListParams): Promise<Task[]> {
+    return this.store.taskList(params);
+  }
+
+  countByState(): Promise<Record<TaskState, number>> {
+    return this.store.taskCountByState();
+  }
+
+  cancelTask(id: string): Promise<TaskChangeResult> {
+    return this.changeHeld(id, (leaseToken) => this.store.taskCancel({ id, now: this.clock.now(), leaseToken }));
+  }
+
+  async updateTask(id: string, changes: TaskEdit): Promise<TaskChangeResult> {
+    const result = await this.changeHeld(id, (leaseToken) =>
+      this.store.taskUpdate({ id, now: this.clock.now(), changes, leaseToken }),
+    );
+    this.dispatcher.wake();
+    return result;
+  }
+
+  async retryTask(id: string): Promise<TaskChangeResult> {
+    const result = await this.store.taskRetry({ id, now: this.clock.now() });
+    this.dispatcher.wake();
+    return result;
+  }
+
+  async runTaskNow(id: string): Promise<TaskChangeResult> {
+    const result = await this.store.taskRunNow({ id, now: this.clock.now() });
+    this.dispatcher.wake();
+    return result;
+  }
+
+  /** One transaction for a group of creates; tasks due within the lookahead come back leased to us. */
+  private async writeTasks(tasks: NewTask[]): Promise<TaskCreateResult[]> {
+    const now = this.clock.now();
+    const room = this.dispatcher.room;
+    const results = await this.store.taskCreate({
+      tasks,
+      now,
+      claim:
+        room > 0
+          ? {
+              lease: { owner: this.nodeId, graceMs: this.dispatcher.leaseGraceMs },
+              until: now + this.dispatcher.lookaheadMs,
+              max: room,
+            }
+          : undefined,
+    });
+    const claimed = results.flatMap((r) => (r.status === 'created' && r.claimed ? [r.task] : []));
+    this.dispatcher.accept(claimed);
+    return results;
+  }
+
+  /**
+   * Cancel or edit a task. If this node holds it in its timer (claimed ahead, not started), take
+   * it out first and act under its lease; put it back if the change did not happen.
+   */
+  private async changeHeld(
+    id: string,
+    change: (leaseToken: string | undefined) => Promise<TaskChangeResult>,
+  ): Promise<TaskChangeResult> {
+    const held = this.dispatcher.takeUnstarted(id);
+    let result: TaskChangeResult | undefined;
+    try {
+      result = await change(held?.leaseToken ?? undefined);
+      return result;
+    } finally {
+      if (held && result?.status !== 'ok') this.dispatcher.putBack(held);
+    }
+  }
+
+  private targetFor(task: Task): Target {
+    return task.target?.type === 'http' ? this.http : this.handlers;
+  }
+}
+
+export function createPunctual(options: PunctualOptions): Punctual {
+  return new Punctual(options);
+}

@@ -1,0 +1,187 @@
+/**
+ * The TaskStore contract: everything the rest of Punctual asks of a database.
+ *
+ * Rules every driver keeps (the conformance suite in test/conformance checks each one):
+ * - Operations are noun-first and take one params object; every operation that depends on time
+ *   takes `now` (epoch ms) from the caller, so tests set time instead of sleeping.
+ * - Each operation is atomic: the state change and its event rows commit together or not at all.
+ * - Completions, releases and lease-holder edits are fenced by the lease token: a caller holding an
+ *   old lease changes nothing, and learns so from the result.
+ * - Drivers declare what they can do in `capabilities` instead of callers checking their type.
+ */
+import type { Backoff, NewTask, Task, TaskEvent, TaskState, TaskTarget, TaskWithAttempts } from '../core/task.ts';
+
+export interface StoreCapabilities {
+  /** The driver can wake other nodes when tasks become available (LISTEN/NOTIFY and the like). */
+  supportsNotify: boolean;
+  /** The most tasks one `taskCreate` call accepts. */
+  maxBatchSize: number;
+}
+
+/** How long a lease lasts: from the task's time (or now, if later) for its timeout plus this grace. */
+export interface LeaseTerms {
+  owner: string;
+  graceMs: number;
+}
+
+export interface TaskCreateParams {
+  tasks: NewTask[];
+  now: number;
+  /**
+   * Create-and-claim: tasks due before `until` are inserted already running, leased to
+   * `lease.owner` (at most `max` of them), so the node that received them fires them with no poll
+   * delay and no second write.
+   */
+  claim?: { lease: LeaseTerms; until: number; max: number };
+}
+
+export type TaskCreateResult =
+  | { status: 'created'; task: Task; claimed: boolean }
+  /** The idempotency key was seen with the same request: the first task is returned. */
+  | { status: 'existing'; task: Task }
+  /** The idempotency key was seen with a different request. */
+  | { status: 'conflict'; task: Task };
+
+export interface TaskClaimDueParams {
+  lease: LeaseTerms;
+  now: number;
+  /** Claim tasks scheduled before this time (now + lookahead). */
+  until: number;
+  limit: number;
+}
+
+export interface TaskClaimDueResult {
+  /** Now running, leased to the caller, `attempts` already counted. Oldest first. */
+  claimed: Task[];
+  /** Tasks ended instead of claimed: deadline passed, or attempts used up by crashed runs. */
+  ended: Task[];
+}
+
+/** A lease the caller holds. */
+export interface LeaseRef {
+  id: string;
+  leaseToken: string;
+}
+
+interface OutcomeBase extends LeaseRef {
+  startedAt: number;
+  endedAt: number;
+}
+export type TaskOutcome =
+  | (OutcomeBase & { kind: 'succeeded' })
+  | (OutcomeBase & { kind: 'retry'; error: string; retryAt: number })
+  | (OutcomeBase & { kind: 'failed'; error: string })
+  | (OutcomeBase & { kind: 'expired' });
+
+export interface TaskCompleteParams {
+  outcomes: TaskOutcome[];
+  now: number;
+}
+
+/** `applied: false` means the lease was lost (fenced): the outcome changed nothing. */
+export interface TaskCompleteResult {
+  id: string;
+  applied: boolean;
+}
+
+export interface TaskReleaseParams {
+  leases: LeaseRef[];
+  now: number;
+}
+
+export type TaskChangeResult =
+  | { status: 'ok'; task: Task }
+  | { status: 'not_found' }
+  | { status: 'invalid_state'; task: Task };
+
+export interface TaskCancelParams {
+  id: string;
+  now: number;
+  /** A task still waiting in its holder's timer (running, not started) may be canceled by its holder. */
+  leaseToken?: string;
+}
+
+export interface TaskEdit {
+  name?: string;
+  description?: string | null;
+  payload?: unknown;
+  target?: TaskTarget | null;
+  scheduledAt?: number;
+  deadlineAt?: number | null;
+  maxAttempts?: number;
+  timeoutMs?: number;
+  backoff?: Backoff;
+}
+
+export interface TaskUpdateParams {
+  id: string;
+  now: number;
+  changes: TaskEdit;
+  /** As for cancel: the holder of a not-yet-started lease may edit; the lease is then released. */
+  leaseToken?: string;
+}
+
+export interface TaskIdParams {
+  id: string;
+  now: number;
+}
+
+export interface TaskListParams {
+  namespace?: string;
+  state?: TaskState;
+  name?: string;
+  /** Inclusive bounds on scheduledAt. */
+  scheduledAfter?: number;
+  scheduledBefore?: number;
+  limit: number;
+  /** Keyset pagination: list tasks strictly after this (scheduledAt, id). */
+  after?: { scheduledAt: number; id: string };
+}
+
+export interface EventListParams {
+  afterSeq: number;
+  limit: number;
+}
+
+export interface TaskStore {
+  readonly capabilities: StoreCapabilities;
+
+  /** Apply pending schema migrations. Safe to call on every start, and from several nodes. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Insert tasks in one transaction (each with a 'created' event), honouring idempotency keys. */
+  taskCreate(params: TaskCreateParams): Promise<TaskCreateResult[]>;
+  taskGet(params: { id: string }): Promise<TaskWithAttempts | null>;
+  taskList(params: TaskListParams): Promise<Task[]>;
+  taskCountByState(): Promise<Record<TaskState, number>>;
+
+  /**
+   * Claim due tasks oldest first: `scheduled` ones due before `until`, and `running` ones whose
+   * lease expired before `now` (their holder died: the expired attempt is recorded as
+   * `lease_expired`). Counts an attempt per claim; ends tasks past their deadline (`expired`) and
+   * crashed tasks that have used all their attempts (`failed`) instead of claiming them.
+   */
+  taskClaimDue(params: TaskClaimDueParams): Promise<TaskClaimDueResult>;
+  /** Apply outcomes in one transaction, each fenced by its lease token. */
+  taskComplete(params: TaskCompleteParams): Promise<TaskCompleteResult[]>;
+  /** Give back leases never started (shutdown): back to scheduled, the attempt not counted. */
+  taskRelease(params: TaskReleaseParams): Promise<TaskCompleteResult[]>;
+
+  /** scheduled → canceled (or running → canceled for the holder of a not-yet-started lease). */
+  taskCancel(params: TaskCancelParams): Promise<TaskChangeResult>;
+  /** Edit or reschedule a scheduled task (or a not-yet-started one, by its holder). */
+  taskUpdate(params: TaskUpdateParams): Promise<TaskChangeResult>;
+  /** failed → scheduled now, with a fresh set of attempts. */
+  taskRetry(params: TaskIdParams): Promise<TaskChangeResult>;
+  /** scheduled → scheduled now. */
+  taskRunNow(params: TaskIdParams): Promise<TaskChangeResult>;
+
+  /** The outbox: events in commit order, after a sequence number. */
+  eventList(params: EventListParams): Promise<TaskEvent[]>;
+}
+
+/** When the lease on a task claimed at `now` ends. Shared so every driver computes it alike. */
+export function leaseExpiry(task: Pick<Task, 'scheduledAt' | 'timeoutMs'>, now: number, graceMs: number): number {
+  return Math.max(task.scheduledAt, now) + task.timeoutMs + graceMs;
+}

@@ -1,0 +1,21 @@
+/**
+ * What the HTTP API (and library users) may do with tasks. Implemented by `Punctual`
+ * (src/punctual.ts), which adds what the store alone cannot: create-and-claim into the local
+ * dispatcher, and canceling or editing a task this node holds in its timer.
+ */
+import type { NewTask, Task, TaskState, TaskWithAttempts } from './core/task.ts';
+import type { TaskChangeResult, TaskCreateResult, TaskEdit, TaskListParams } from './store/store.ts';
+
+export interface TaskService {
+  /** Persist tasks in one transaction; resolves once they are durable. */
+  createTasks(tasks: NewTask[]): Promise<TaskCreateResult[]>;
+  getTask(id: string): Promise<TaskWithAttempts | null>;
+  listTasks(params: TaskListParams): Promise<Task[]>;
+  cancelTask(id: string): Promise<TaskChangeResult>;
+  updateTask(id: string, changes: TaskEdit): Promise<TaskChangeResult>;
+  retryTask(id: string): Promise<TaskChangeResult>;
+  runTaskNow(id: string): Promise<TaskChangeResult>;
+  countByState(): Promise<Record<TaskState, number>>;
+  /** True once started and until shutdown begins. */
+  isReady(): boolean;
+}
