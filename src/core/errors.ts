@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   PUNCTUAL_VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
   PUNCTUAL_MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
+  PUNCTUAL_BAD_REQUEST: { status: 400, title: 'The request could not be read' },
   PUNCTUAL_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
   PUNCTUAL_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   PUNCTUAL_TASK_NOT_FOUND: { status: 404, title: 'No task has this id' },
@@ -14,6 +15,7 @@ export const ERROR_CODES = {
   PUNCTUAL_INVALID_CURSOR: { status: 400, title: 'The pagination cursor is not valid' },
   PUNCTUAL_STORE_UNAVAILABLE: { status: 503, title: 'The task store is unavailable' },
   PUNCTUAL_SHUTTING_DOWN: { status: 503, title: 'The service is shutting down' },
+  PUNCTUAL_NOT_READY: { status: 503, title: 'The service is not ready' },
   PUNCTUAL_INTERNAL: { status: 500, title: 'Internal error' },
 } as const;
 

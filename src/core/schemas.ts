@@ -22,6 +22,23 @@ export const BATCH_MAX_ITEMS = 1_000;
 export const LIST_MAX_LIMIT = 1_000;
 export const LIST_DEFAULT_LIMIT = 100;
 
+const NOT_BLANK = '\\S';
+const HTTP_URL = '^[hH][tT][tT][pP][sS]?://';
+const SINGLE_LINE = '^[^\\r\\n]*$';
+// RFC 9110 token: what Node accepts as a header name.
+const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+const DIGITS = '^[0-9]{1,7}$';
+
+/** What each pattern means, for error messages a person can act on. */
+export const PATTERN_MESSAGES: Record<string, string> = {
+  [NOT_BLANK]: 'must not be blank',
+  [HTTP_URL]: 'must be an http or https URL',
+  [SINGLE_LINE]: 'must not contain line breaks',
+  [HEADER_NAME]: 'must be a valid HTTP header name',
+  [DIGITS]: 'must be a whole number',
+  [NAMESPACE_PATTERN]: 'must be 1 to 64 lowercase letters, digits, "_" or "-", starting with a letter or digit',
+};
+
 const DateTime = (description: string) =>
   Type.String({
     format: 'date-time',
@@ -32,7 +49,7 @@ const Name = Type.String({
   minLength: 1,
   maxLength: NAME_MAX_LENGTH,
   // At least one non-space character: a name of blanks cannot route to a handler.
-  pattern: '\\S',
+  pattern: NOT_BLANK,
   description: 'The handler (or queue) name the task runs under.',
 });
 const Description = Type.Union([Type.String({ maxLength: DESCRIPTION_MAX_LENGTH }), Type.Null()]);
@@ -42,9 +59,9 @@ const Payload = Type.Unknown({
 const Namespace = Type.String({ pattern: NAMESPACE_PATTERN, description: 'The tenant; "default" when omitted.' });
 const MaxAttempts = Type.Integer({ minimum: 1, maximum: 100, default: 3 });
 const TimeoutMs = Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 });
+const IDEMPOTENCY_KEY_LENGTH = { minLength: 1, maxLength: 255 } as const;
 const IdempotencyKey = Type.String({
-  minLength: 1,
-  maxLength: 255,
+  ...IDEMPOTENCY_KEY_LENGTH,
   description: 'Unique per namespace: a replay of the same request returns the first task.',
 });
 
@@ -53,17 +70,18 @@ export const HandlerTargetSchema = Type.Object(
   { additionalProperties: false, description: 'Run by the in-process handler registered under the task name.' },
 );
 
-// RFC 9110 token: what Node accepts as a header name.
-const HEADER_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
-
 export const HttpTargetSchema = Type.Object(
   {
     type: Type.Literal('http'),
-    url: Type.String({ format: 'uri', pattern: '^[hH][tT][tT][pP][sS]?://', maxLength: 2_048 }),
+    url: Type.String({ format: 'uri', pattern: HTTP_URL, maxLength: 2_048 }),
     method: Type.Optional(Type.Enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])),
+    // Written as additionalProperties (not Type.Record's patternProperties) so the OpenAPI
+    // document can publish it unchanged.
     headers: Type.Optional(
-      Type.Record(Type.String(), Type.String({ maxLength: 8_192, pattern: '^[^\\r\\n]*$' }), {
-        propertyNames: { pattern: HEADER_NAME_PATTERN },
+      Type.Unsafe<Record<string, string>>({
+        type: 'object',
+        propertyNames: { pattern: HEADER_NAME },
+        additionalProperties: Type.String({ maxLength: 8_192, pattern: SINGLE_LINE }),
       }),
     ),
   },
@@ -114,6 +132,15 @@ export const CreateTaskBody = Type.Object(
 );
 export type CreateTaskBody = Static<typeof CreateTaskBody>;
 
+export const CreateTaskHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      ...IDEMPOTENCY_KEY_LENGTH,
+      description: 'Same as the body field `idempotency_key`; if both are given they must match.',
+    }),
+  ),
+});
+
 export const BatchCreateBody = Type.Object(
   { tasks: Type.Array(CreateTaskBody, { minItems: 1, maxItems: BATCH_MAX_ITEMS }) },
   { additionalProperties: false },
@@ -146,7 +173,7 @@ export const ListQuery = Type.Object(
     scheduled_after: Type.Optional(DateTime('Inclusive lower bound on the scheduled time.')),
     scheduled_before: Type.Optional(DateTime('Inclusive upper bound on the scheduled time.')),
     limit: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,7}$', description: `1..${LIST_MAX_LIMIT}, default ${LIST_DEFAULT_LIMIT}.` }),
+      Type.String({ pattern: DIGITS, description: `1..${LIST_MAX_LIMIT}, default ${LIST_DEFAULT_LIMIT}.` }),
     ),
     cursor: Type.Optional(Type.String({ maxLength: 512, description: 'The `next_cursor` of the previous page.' })),
   },

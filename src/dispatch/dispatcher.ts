@@ -105,6 +105,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       concurrency: options.concurrency ?? 100,
       resolveTarget: options.resolveTarget,
       onStart: (task, latenessMs) => this.emit('started', { task, latenessMs }),
+      onLeaseTooShort: (task) => this.releaseSoon(task),
       onOutcome: (outcome, task) => {
         this.completer.add(outcome);
         this.emit('completed', { outcome, task });
@@ -197,6 +198,29 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     }
   }
 
+  /** Release tasks one by one as the executor gives them up, in one store call per event-loop turn. */
+  private toRelease: Task[] = [];
+  private releaseSoon(task: Task): void {
+    this.toRelease.push(task);
+    if (this.toRelease.length > 1) return;
+    setImmediate(() => {
+      const tasks = this.toRelease;
+      this.toRelease = [];
+      this.logger.warn({ count: tasks.length }, 'tasks waited too long for a free slot; releasing their leases');
+      void this.release(tasks).then(() => this.wake());
+    });
+  }
+
+  /**
+   * How many tasks to claim now: no more than the room under maxHeld, and no more than the
+   * executor can start before their leases' grace runs out at its recent pace (back-pressure:
+   * a slow target must not make this node hoard tasks that other nodes could run).
+   */
+  private claimLimit(): number {
+    const startable = this.executor.startableWithin(this.leaseGraceMs / 2) - this.executor.load;
+    return Math.max(0, Math.min(this.claimBatchSize, this.maxHeld - this.held, startable));
+  }
+
   private scheduleTick(delayMs: number): void {
     if (!this.running) return;
     if (this.tickTimer) clearTimeout(this.tickTimer);
@@ -211,12 +235,14 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   /** After a completion frees room, claim again soon if the last claim suggested a backlog. */
   private backlog = false;
   private requestTickIfRoom(): void {
-    if (this.backlog && !this.ticking && this.held <= this.maxHeld / 2) this.wake();
+    if (!this.backlog || this.ticking) return;
+    // Claim in large batches: one store call per quarter batch of room, not one per completion.
+    if (this.held === 0 || this.claimLimit() >= this.claimBatchSize / 4) this.wake();
   }
 
   private async tick(): Promise<void> {
     let claimedAll = false;
-    const limit = Math.min(this.claimBatchSize, this.maxHeld - this.held);
+    const limit = this.claimLimit();
     if (limit > 0) {
       try {
         const now = this.clock.now();

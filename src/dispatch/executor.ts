@@ -25,6 +25,11 @@ export interface ExecutorOptions {
   onOutcome: (outcome: TaskOutcome, task: Task) => void;
   /** Told when a task starts, with its lateness (start − scheduled time, ms). */
   onStart?: (task: Task, latenessMs: number) => void;
+  /**
+   * Told when a task waited so long for a slot that its lease could end before its timeout: it
+   * is not started (another node may already own it, or soon will) and should be released.
+   */
+  onLeaseTooShort: (task: Task) => void;
   random?: () => number;
 }
 
@@ -33,6 +38,8 @@ export class Executor {
   private readonly ready: Task[] = [];
   private readyHead = 0;
   private readonly running = new Map<string, AbortController>();
+  /** Moving average of attempt durations, to size claims to what can start in time. */
+  private averageRunMs = 0;
 
   constructor(options: ExecutorOptions) {
     this.options = options;
@@ -45,6 +52,12 @@ export class Executor {
 
   get runningCount(): number {
     return this.running.size;
+  }
+
+  /** Roughly how many tasks this executor can start within `ms`, at the recent pace. */
+  startableWithin(ms: number): number {
+    if (this.averageRunMs <= 0) return Number.POSITIVE_INFINITY;
+    return Math.floor((this.options.concurrency * ms) / this.averageRunMs);
   }
 
   submit(tasks: Task[]): void {
@@ -99,6 +112,13 @@ export class Executor {
       this.pump();
       return;
     }
+    // Never start an attempt that could outlive its lease: once the lease ends, another node may
+    // claim and run the same task, and that would be a duplicate in normal operation.
+    if (task.leaseExpiresAt !== null && startedAt + task.timeoutMs > task.leaseExpiresAt) {
+      this.options.onLeaseTooShort(task);
+      this.pump();
+      return;
+    }
     const controller = new AbortController();
     this.running.set(task.id, controller);
     const timeout = setTimeout(() => controller.abort(new Error(`timeout after ${task.timeoutMs} ms`)), task.timeoutMs);
@@ -115,6 +135,7 @@ export class Executor {
       this.running.delete(task.id);
     }
     const endedAt = clock.now();
+    this.averageRunMs = this.averageRunMs === 0 ? endedAt - startedAt : 0.9 * this.averageRunMs + 0.1 * (endedAt - startedAt);
     onOutcome(this.outcomeOf(task, result, startedAt, endedAt), task);
     this.pump();
   }

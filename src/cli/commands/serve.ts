@@ -15,7 +15,14 @@ const SHUTDOWN_GRACE_MS = 10_000;
 export async function serve(options: CliOptions): Promise<void> {
   const logger = pino({ level: process.env.PUNCTUAL_LOG_LEVEL ?? 'info' });
   const store = await openStore(options.store);
-  const punctual = createPunctual({ store, logger, concurrency: options.concurrency });
+  const punctual = createPunctual({
+    store,
+    logger,
+    concurrency: options.concurrency,
+    leaseGraceMs: optionalMs(process.env.PUNCTUAL_LEASE_GRACE_MS),
+    lookaheadMs: optionalMs(process.env.PUNCTUAL_LOOKAHEAD_MS),
+    pollIntervalMs: optionalMs(process.env.PUNCTUAL_POLL_INTERVAL_MS),
+  });
   if (options.handlers) await loadHandlers(options.handlers, punctual.handlerRegistry);
   const app = buildApp({ service: punctual, logger });
   await punctual.start();
@@ -42,6 +49,14 @@ export async function serve(options: CliOptions): Promise<void> {
   };
   process.on('SIGTERM', (s) => void shutdown(s));
   process.on('SIGINT', (s) => void shutdown(s));
+}
+
+/** Tuning knobs read from the environment; unset means the dispatcher's default. */
+function optionalMs(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`expected a whole number of milliseconds, got "${text}"`);
+  return value;
 }
 
 /** Keep passwords out of logs. */

@@ -1,0 +1,134 @@
+/**
+ * Punctual core benchmark: `npm run bench [-- --store sqlite --scenario all --quick]`.
+ *
+ * Prints a table of figures for this machine and writes the raw measurements to
+ * bench/results/core-<store>-<date>.json. See bench/README.md for what each scenario measures.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { arch, cpus, platform, release, totalmem } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { freshStore, installCleanup, storeLabel } from './lib/env.ts';
+import { type BenchOptions, parseOptions, type ScenarioName, USAGE } from './lib/options.ts';
+import { renderTable, type ScenarioResult } from './lib/report.ts';
+import { runIngestBatch, runIngestSingle } from './lib/scenarios/ingest.ts';
+import { runLateness } from './lib/scenarios/lateness.ts';
+import { DEFAULT_CONFIGS, runThroughput } from './lib/scenarios/throughput.ts';
+import { note } from './lib/stats.ts';
+
+function sizes(quick: boolean) {
+  return quick
+    ? {
+        lateness: { count: 2_000, ratePerSec: 1_000, leadMs: 4_000, batchSize: 1_000 },
+        ingestBatch: { count: 5_000, batchSize: 1_000, inFlight: 2, warmupBatches: 1 },
+        ingestSingle: { requests: 1_000, clients: 50, warmupRequests: 100 },
+        throughput: { count: 10_000, insertBatch: 1_000, configs: DEFAULT_CONFIGS.slice(0, 1), timeoutMs: 60_000 },
+      }
+    : {
+        lateness: { count: 20_000, ratePerSec: 1_000, leadMs: 10_000, batchSize: 1_000 },
+        ingestBatch: { count: 50_000, batchSize: 1_000, inFlight: 2, warmupBatches: 2 },
+        ingestSingle: { requests: 10_000, clients: 50, warmupRequests: 500 },
+        throughput: { count: 100_000, insertBatch: 1_000, configs: DEFAULT_CONFIGS, timeoutMs: 180_000 },
+      };
+}
+
+function runScenario(name: ScenarioName, options: BenchOptions): Promise<ScenarioResult> {
+  const n = sizes(options.quick);
+  const spec = options.store;
+  const once = async (fn: (fresh: ReturnType<typeof freshStore>) => Promise<ScenarioResult>) => {
+    const fresh = freshStore(spec);
+    try {
+      return await fn(fresh);
+    } finally {
+      fresh.dispose();
+    }
+  };
+  switch (name) {
+    case 'lateness':
+      return once((fresh) => runLateness(fresh, n.lateness));
+    case 'ingest-batch':
+      return once((fresh) => runIngestBatch(fresh, n.ingestBatch));
+    case 'ingest-single':
+      return once((fresh) => runIngestSingle(fresh, n.ingestSingle));
+    case 'throughput':
+      return runThroughput(() => freshStore(spec), n.throughput);
+  }
+}
+
+function stamp(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/:/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const options = parsed;
+  installCleanup();
+  const startedAt = new Date();
+  const store = storeLabel(options.store);
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${platform()} ${release()} ${arch()}`,
+  };
+  const header =
+    `Punctual core benchmark${options.quick ? ' (--quick: smoke counts, figures not meaningful)' : ''}\n` +
+    `store: ${store}${options.store === 'sqlite' ? ' (fresh temp file per scenario, WAL, synchronous=FULL)' : ''}\n` +
+    `machine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}\n` +
+    `date: ${startedAt.toISOString()}`;
+  note(`${header}\nscenarios: ${options.scenarios.join(', ')}\n`);
+
+  const results: ScenarioResult[] = [];
+  const failures: Record<string, string> = {};
+  for (const name of options.scenarios) {
+    note(`== ${name}`);
+    const t = performance.now();
+    try {
+      results.push(await runScenario(name, options));
+      note(`  done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    } catch (error) {
+      failures[name] = (error as Error).stack ?? String(error);
+      note(`  FAILED: ${(error as Error).message}`);
+    }
+  }
+
+  const table = renderTable(results);
+  process.stdout.write(`\n${header}\n\n${table}\n`);
+  if (results.some((r) => r.scenario === 'lateness')) {
+    process.stdout.write("\nlateness: sub-ms handler-start clock, [whole ms from the dispatcher's started event]\n");
+  }
+  for (const [name, error] of Object.entries(failures)) process.stdout.write(`\n${name} FAILED:\n${error}\n`);
+
+  const outDir = resolve(options.outDir ?? join(import.meta.dirname, 'results'));
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `core-${store}-${stamp(startedAt)}.json`);
+  const json = {
+    benchmark: 'core',
+    store,
+    quick: options.quick,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine,
+    scenarios: Object.fromEntries(results.map((r) => [r.scenario, { rows: r.rows, ...r.raw }])),
+    failures,
+  };
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+  process.stdout.write(`\nraw results: ${relative(process.cwd(), file)}\n`);
+  if (Object.keys(failures).length > 0) process.exitCode = 1;
+}
+
+await main();

@@ -1,0 +1,51 @@
+/** Command-line flags of `npm run bench`. */
+import { parseArgs } from 'node:util';
+
+export const SCENARIOS = ['lateness', 'ingest-batch', 'ingest-single', 'throughput'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  /** `sqlite` (a fresh temp file per scenario) or a store URL. */
+  store: string;
+  scenarios: ScenarioName[];
+  quick: boolean;
+  /** Where the raw JSON goes (default bench/results). */
+  outDir: string | undefined;
+}
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+  --store S        sqlite (default: a fresh temp SQLite file per scenario) or a store URL
+  --scenario X     all (default) | lateness | ingest | ingest-batch | ingest-single | throughput
+                   (may be given more than once)
+  --quick          small counts: a smoke run of a minute or so, figures not meaningful
+  --out DIR        directory for the raw JSON (default bench/results)
+  -h, --help
+`;
+
+export function parseOptions(argv: string[]): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      store: { type: 'string', default: 'sqlite' },
+      scenario: { type: 'string', multiple: true },
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  const wanted = new Set<ScenarioName>();
+  for (const name of values.scenario ?? ['all']) {
+    if (name === 'all') for (const s of SCENARIOS) wanted.add(s);
+    else if (name === 'ingest') for (const s of ['ingest-batch', 'ingest-single'] as const) wanted.add(s);
+    else if ((SCENARIOS as readonly string[]).includes(name)) wanted.add(name as ScenarioName);
+    else throw new Error(`unknown scenario "${name}"; expected all, ${SCENARIOS.join(', ')} or ingest`);
+  }
+  return {
+    store: values.store as string,
+    scenarios: SCENARIOS.filter((s) => wanted.has(s)),
+    quick: values.quick as boolean,
+    outDir: values.out,
+  };
+}

@@ -1,0 +1,401 @@
+/**
+ * The SQLite TaskStore (better-sqlite3). Work is synchronous inside one transaction per operation;
+ * methods are async only because the contract serves network stores too. Writes take the write
+ * lock up front (BEGIN IMMEDIATE) so processes sharing the file queue on busy_timeout instead of
+ * failing when a read transaction tries to upgrade.
+ */
+
+import type { Statement } from 'better-sqlite3';
+import Database from 'better-sqlite3';
+import { newLeaseToken } from '../../core/ids.ts';
+import type { AttemptOutcome, Task, TaskEvent, TaskEventType, TaskState, TaskWithAttempts } from '../../core/task.ts';
+import { TASK_STATES } from '../../core/task.ts';
+import type {
+  EventListParams,
+  StoreCapabilities,
+  TaskCancelParams,
+  TaskChangeResult,
+  TaskClaimDueParams,
+  TaskClaimDueResult,
+  TaskCompleteParams,
+  TaskCompleteResult,
+  TaskCreateParams,
+  TaskCreateResult,
+  TaskEdit,
+  TaskIdParams,
+  TaskListParams,
+  TaskOutcome,
+  TaskReleaseParams,
+  TaskStore,
+  TaskUpdateParams,
+} from '../store.ts';
+import { leaseExpiry } from '../store.ts';
+import { runMigrations } from './migrations.ts';
+import type { Params, Statements, TaskRow } from './queries.ts';
+import { eventData, listQuery, prepareStatements, rowToAttempt, rowToEvent, rowToTask, taskParams } from './queries.ts';
+
+type EventData = Record<string, unknown> | null;
+
+const NO_LEASE = { leaseOwner: null, leaseToken: null, leaseExpiresAt: null } as const;
+
+const EDITABLE_FIELDS = [
+  'name',
+  'description',
+  'payload',
+  'target',
+  'scheduledAt',
+  'deadlineAt',
+  'maxAttempts',
+  'timeoutMs',
+  'backoff',
+] as const satisfies readonly (keyof TaskEdit)[];
+
+/** What an admin operation does to a task it found in an acceptable state. */
+interface Change {
+  task: Task;
+  event: TaskEventType;
+  data?: EventData;
+  /** Close the open attempt with this outcome (the caller held the task's lease). */
+  attemptOutcome?: AttemptOutcome;
+}
+
+interface OutcomeEffect {
+  state: 'succeeded' | 'scheduled' | 'failed' | 'expired';
+  scheduledAt: number | null;
+  error: string | null;
+  finishedAt: number | null;
+  event: TaskEventType;
+  data: EventData;
+}
+
+/** How an outcome sets the task (bound into SQL.completeTask), and the event it writes. */
+function outcomeEffect(outcome: TaskOutcome, now: number): OutcomeEffect {
+  switch (outcome.kind) {
+    case 'retry': {
+      const { error, retryAt } = outcome;
+      const data = { error, retry_at: retryAt };
+      return { state: 'scheduled', scheduledAt: retryAt, error, finishedAt: null, event: 'retry_scheduled', data };
+    }
+    case 'failed':
+      return {
+        state: 'failed',
+        scheduledAt: null,
+        error: outcome.error,
+        finishedAt: now,
+        event: 'failed',
+        data: { error: outcome.error },
+      };
+    default:
+      return { state: outcome.kind, scheduledAt: null, error: null, finishedAt: now, event: outcome.kind, data: null };
+  }
+}
+
+function holdsLease(task: Task, leaseToken: string | undefined): boolean {
+  return task.state === 'running' && leaseToken !== undefined && task.leaseToken === leaseToken;
+}
+
+function snakeCase(field: string): string {
+  return field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+export class SqliteStore implements TaskStore {
+  readonly capabilities: StoreCapabilities = { supportsNotify: false, maxBatchSize: 1000 };
+  private readonly db: Database.Database;
+  /** Runs a callback in a transaction; created once, used deferred for reads and immediate for writes. */
+  private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;
+  /** Prepared on first use, since a fresh database has no tables until migrate() has run. */
+  private statements: Statements | undefined;
+  private readonly listStatements = new Map<string, Statement<[Params], TaskRow>>();
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    this.tx = db.transaction((fn: () => unknown) => fn());
+  }
+
+  static open(options: { path: string }): SqliteStore {
+    const db = new Database(options.path);
+    try {
+      db.pragma('journal_mode = WAL');
+      // FULL: a commit survives power loss, so an acknowledged task is never lost.
+      db.pragma('synchronous = FULL');
+      db.pragma('busy_timeout = 5000');
+      db.pragma('foreign_keys = ON');
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new SqliteStore(db);
+  }
+
+  private get q(): Statements {
+    this.statements ??= prepareStatements(this.db);
+    return this.statements;
+  }
+
+  private write<T>(fn: () => T): T {
+    return this.tx.immediate(fn) as T;
+  }
+
+  private read<T>(fn: () => T): T {
+    return this.tx(fn) as T;
+  }
+
+  /** Writes one event; `attempt` is the task's attempt count after the change. */
+  private event(task: Task, type: TaskEventType, at: number, data: EventData = null): void {
+    this.q.insertEvent.run({
+      taskId: task.id,
+      namespace: task.namespace,
+      name: task.name,
+      type,
+      attempt: task.attempts,
+      at,
+      data: eventData(data),
+    });
+  }
+
+  private closeAttempt(
+    taskId: string,
+    outcome: AttemptOutcome,
+    endedAt: number,
+    startedAt: number | null = null,
+    error: string | null = null,
+  ): void {
+    this.q.closeAttempt.run({ taskId, outcome, endedAt, startedAt, error });
+  }
+
+  private openAttempt(task: Task, now: number): void {
+    this.q.openAttempt.run({ taskId: task.id, attempt: task.attempts, leaseOwner: task.leaseOwner, claimedAt: now });
+  }
+
+  async migrate(): Promise<void> {
+    runMigrations(this.db);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  async taskCreate({ tasks, now, claim }: TaskCreateParams): Promise<TaskCreateResult[]> {
+    if (tasks.length > this.capabilities.maxBatchSize) {
+      throw new RangeError(`A batch holds at most ${this.capabilities.maxBatchSize} tasks, got ${tasks.length}`);
+    }
+    return this.write(() => {
+      const results: TaskCreateResult[] = [];
+      let claimedCount = 0;
+      for (const input of tasks) {
+        if (input.idempotencyKey !== null) {
+          const row = this.q.getByIdempotencyKey.get(input.namespace, input.idempotencyKey);
+          if (row) {
+            const task = rowToTask(row);
+            results.push({ status: task.requestHash === input.requestHash ? 'existing' : 'conflict', task });
+            continue;
+          }
+        }
+        const claimed = claim !== undefined && input.scheduledAt < claim.until && claimedCount < claim.max;
+        const fresh: Task = {
+          ...input,
+          state: 'scheduled',
+          attempts: 0,
+          ...NO_LEASE,
+          lastError: null,
+          createdAt: now,
+          updatedAt: now,
+          finishedAt: null,
+        };
+        const toInsert: Task = claimed
+          ? {
+              ...fresh,
+              state: 'running',
+              attempts: 1,
+              leaseOwner: claim.lease.owner,
+              leaseToken: newLeaseToken(),
+              leaseExpiresAt: leaseExpiry(input, now, claim.lease.graceMs),
+            }
+          : fresh;
+        const task = rowToTask(this.q.insertTask.get(taskParams(toInsert)) as TaskRow);
+        this.event(fresh, 'created', now);
+        if (claimed) {
+          claimedCount++;
+          this.openAttempt(task, now);
+          this.event(task, 'claimed', now, { lease_owner: task.leaseOwner });
+        }
+        results.push({ status: 'created', task, claimed });
+      }
+      return results;
+    });
+  }
+
+  async taskGet({ id }: { id: string }): Promise<TaskWithAttempts | null> {
+    return this.read(() => {
+      const row = this.q.getTask.get(id);
+      if (!row) return null;
+      return { ...rowToTask(row), attemptLog: this.q.listAttempts.all(id).map(rowToAttempt) };
+    });
+  }
+
+  async taskList(params: TaskListParams): Promise<Task[]> {
+    if (params.limit <= 0) return []; // SQLite reads a negative LIMIT as "no limit"
+    const { key, sql } = listQuery(params);
+    let statement = this.listStatements.get(key);
+    if (!statement) {
+      statement = this.db.prepare<Params, TaskRow>(sql);
+      this.listStatements.set(key, statement);
+    }
+    const rows = this.read(() =>
+      statement.all({ ...params, afterScheduledAt: params.after?.scheduledAt, afterId: params.after?.id }),
+    );
+    return rows.map(rowToTask);
+  }
+
+  async taskCountByState(): Promise<Record<TaskState, number>> {
+    const counts = Object.fromEntries(TASK_STATES.map((state) => [state, 0])) as Record<TaskState, number>;
+    for (const { state, count } of this.read(() => this.q.countByState.all())) counts[state] = count;
+    return counts;
+  }
+
+  async taskClaimDue({ lease, now, until, limit }: TaskClaimDueParams): Promise<TaskClaimDueResult> {
+    const result: TaskClaimDueResult = { claimed: [], ended: [] };
+    if (limit <= 0) return result;
+    return this.write(() => {
+      for (const row of this.q.selectDue.all({ now, until, limit })) {
+        const task = rowToTask(row);
+        const crashed = task.state === 'running';
+        if (crashed) {
+          // Its holder never reported back before the lease ran out: that attempt is over.
+          this.closeAttempt(task.id, 'lease_expired', now);
+          this.event(task, 'lease_expired', now, {
+            lease_owner: task.leaseOwner,
+            lease_expires_at: task.leaseExpiresAt,
+          });
+        }
+        if (task.deadlineAt !== null && task.deadlineAt < now) {
+          const ended = rowToTask(this.q.endTask.get({ id: task.id, state: 'expired', error: null, now }) as TaskRow);
+          this.event(ended, 'expired', now, { deadline_at: task.deadlineAt });
+          result.ended.push(ended);
+        } else if (crashed && task.attempts >= task.maxAttempts) {
+          // Counting claims, not outcomes, is what stops a task that kills its node from looping.
+          const error =
+            `lease expired on attempt ${task.attempts} of ${task.maxAttempts}: the node running the task ` +
+            'stopped before reporting an outcome, and no attempts are left';
+          const ended = rowToTask(this.q.endTask.get({ id: task.id, state: 'failed', error, now }) as TaskRow);
+          this.event(ended, 'failed', now, { error });
+          result.ended.push(ended);
+        } else {
+          const claimed = rowToTask(
+            this.q.claimTask.get({
+              id: task.id,
+              owner: lease.owner,
+              token: newLeaseToken(),
+              expiresAt: leaseExpiry(task, now, lease.graceMs),
+              now,
+            }) as TaskRow,
+          );
+          this.openAttempt(claimed, now);
+          this.event(claimed, 'claimed', now, { lease_owner: lease.owner });
+          result.claimed.push(claimed);
+        }
+      }
+      return result;
+    });
+  }
+
+  async taskComplete({ outcomes, now }: TaskCompleteParams): Promise<TaskCompleteResult[]> {
+    return this.write(() =>
+      outcomes.map((outcome) => {
+        const effect = outcomeEffect(outcome, now);
+        const row = this.q.completeTask.get({ id: outcome.id, token: outcome.leaseToken, now, ...effect });
+        if (!row) return { id: outcome.id, applied: false };
+        this.closeAttempt(outcome.id, outcome.kind, outcome.endedAt, outcome.startedAt, effect.error);
+        this.event(rowToTask(row), effect.event, now, effect.data);
+        return { id: outcome.id, applied: true };
+      }),
+    );
+  }
+
+  async taskRelease({ leases, now }: TaskReleaseParams): Promise<TaskCompleteResult[]> {
+    return this.write(() =>
+      leases.map(({ id, leaseToken }) => {
+        const row = this.q.releaseTask.get({ id, token: leaseToken, now });
+        if (!row) return { id, applied: false };
+        this.closeAttempt(id, 'released', now);
+        this.event(rowToTask(row), 'released', now);
+        return { id, applied: true };
+      }),
+    );
+  }
+
+  /** Read, check and rewrite one task in a write transaction; `apply` returns undefined when the state forbids it. */
+  private change(id: string, now: number, apply: (task: Task) => Change | undefined): TaskChangeResult {
+    return this.write((): TaskChangeResult => {
+      const row = this.q.getTask.get(id);
+      if (!row) return { status: 'not_found' };
+      const current = rowToTask(row);
+      const change = apply(current);
+      if (!change) return { status: 'invalid_state', task: current };
+      const task = rowToTask(this.q.writeTask.get(taskParams({ ...change.task, updatedAt: now })) as TaskRow);
+      if (change.attemptOutcome) this.closeAttempt(id, change.attemptOutcome, now);
+      this.event(task, change.event, now, change.data ?? null);
+      return { status: 'ok', task };
+    });
+  }
+
+  async taskCancel({ id, now, leaseToken }: TaskCancelParams): Promise<TaskChangeResult> {
+    return this.change(id, now, (task) => {
+      if (task.state === 'scheduled') {
+        return { task: { ...task, state: 'canceled', finishedAt: now }, event: 'canceled' };
+      }
+      if (holdsLease(task, leaseToken)) {
+        return {
+          task: { ...task, ...NO_LEASE, state: 'canceled', finishedAt: now },
+          event: 'canceled',
+          attemptOutcome: 'canceled',
+        };
+      }
+      return undefined;
+    });
+  }
+
+  async taskUpdate({ id, now, changes, leaseToken }: TaskUpdateParams): Promise<TaskChangeResult> {
+    const fields = EDITABLE_FIELDS.filter((field) => changes[field] !== undefined);
+    const edits = Object.fromEntries(fields.map((field) => [field, changes[field]])) as Partial<Task>;
+    return this.change(id, now, (task) => {
+      const held = holdsLease(task, leaseToken);
+      if (task.state !== 'scheduled' && !held) return undefined;
+      const edited: Task = { ...task, ...edits };
+      const onlyRescheduled = fields.length === 1 && fields[0] === 'scheduledAt';
+      const event = onlyRescheduled ? 'rescheduled' : 'updated';
+      const data: EventData = onlyRescheduled
+        ? { scheduled_at: edited.scheduledAt, previous_scheduled_at: task.scheduledAt }
+        : { fields: fields.map(snakeCase) };
+      if (!held) return { task: edited, event, data };
+      // The holder had not started it: hand the task back with the attempt refunded, edits applied.
+      return {
+        task: { ...edited, ...NO_LEASE, state: 'scheduled', attempts: task.attempts - 1 },
+        event,
+        data: { ...data, lease_released: true },
+        attemptOutcome: 'released',
+      };
+    });
+  }
+
+  async taskRetry({ id, now }: TaskIdParams): Promise<TaskChangeResult> {
+    return this.change(id, now, (task) =>
+      task.state === 'failed'
+        ? { task: { ...task, state: 'scheduled', scheduledAt: now, attempts: 0, finishedAt: null }, event: 'retried' }
+        : undefined,
+    );
+  }
+
+  async taskRunNow({ id, now }: TaskIdParams): Promise<TaskChangeResult> {
+    return this.change(id, now, (task) =>
+      task.state === 'scheduled'
+        ? { task: { ...task, scheduledAt: now }, event: 'run_now', data: { previous_scheduled_at: task.scheduledAt } }
+        : undefined,
+    );
+  }
+
+  async eventList({ afterSeq, limit }: EventListParams): Promise<TaskEvent[]> {
+    if (limit <= 0) return [];
+    return this.read(() => this.q.listEvents.all(afterSeq, limit)).map(rowToEvent);
+  }
+}
