@@ -5,14 +5,14 @@
  * bench/results/core-<store>-<date>.json. See bench/README.md for what each scenario measures.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { arch, cpus, platform, release, totalmem } from 'node:os';
+import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { freshStore, installCleanup, storeLabel } from './lib/env.ts';
 import { type BenchOptions, parseOptions, type ScenarioName, USAGE } from './lib/options.ts';
 import { renderTable, type ScenarioResult } from './lib/report.ts';
 import { runIngestBatch, runIngestSingle } from './lib/scenarios/ingest.ts';
 import { runLateness } from './lib/scenarios/lateness.ts';
-import { DEFAULT_CONFIGS, runThroughput } from './lib/scenarios/throughput.ts';
+import { DEFAULT_CONFIGS, runThroughput, type ThroughputConfig } from './lib/scenarios/throughput.ts';
 import { note } from './lib/stats.ts';
 
 function sizes(quick: boolean) {
@@ -44,14 +44,24 @@ function runScenario(name: ScenarioName, options: BenchOptions): Promise<Scenari
   };
   switch (name) {
     case 'lateness':
-      return once((fresh) => runLateness(fresh, n.lateness));
+      return once((fresh) => runLateness(fresh, { ...n.lateness, settings: options.dispatch }));
     case 'ingest-batch':
       return once((fresh) => runIngestBatch(fresh, n.ingestBatch));
     case 'ingest-single':
       return once((fresh) => runIngestSingle(fresh, n.ingestSingle));
-    case 'throughput':
-      return runThroughput(() => freshStore(spec), n.throughput);
+    case 'throughput': {
+      const configs = options.dispatch
+        ? [DEFAULT_CONFIGS[0] as ThroughputConfig, { label: describe(options.dispatch), settings: options.dispatch }]
+        : n.throughput.configs;
+      return runThroughput(() => freshStore(spec), { ...n.throughput, configs });
+    }
   }
+}
+
+function describe(settings: object): string {
+  return Object.entries(settings)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 }
 
 function stamp(date: Date): string {
@@ -83,12 +93,14 @@ async function main(): Promise<void> {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     platform: `${platform()} ${release()} ${arch()}`,
+    loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
   };
   const header =
     `Punctual core benchmark${options.quick ? ' (--quick: smoke counts, figures not meaningful)' : ''}\n` +
     `store: ${store}${options.store === 'sqlite' ? ' (fresh temp file per scenario, WAL, synchronous=FULL)' : ''}\n` +
     `machine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}\n` +
-    `date: ${startedAt.toISOString()}`;
+    `date: ${startedAt.toISOString()}, load average at start ${machine.loadAverageAtStart.join(' ')}` +
+    (options.dispatch ? `\ndispatcher settings tried: ${describe(options.dispatch)}` : '');
   note(`${header}\nscenarios: ${options.scenarios.join(', ')}\n`);
 
   const results: ScenarioResult[] = [];
@@ -110,6 +122,11 @@ async function main(): Promise<void> {
   if (results.some((r) => r.scenario === 'lateness')) {
     process.stdout.write("\nlateness: sub-ms handler-start clock, [whole ms from the dispatcher's started event]\n");
   }
+  process.stdout.write(
+    `load average at end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}\n`,
+  );
   for (const [name, error] of Object.entries(failures)) process.stdout.write(`\n${name} FAILED:\n${error}\n`);
 
   const outDir = resolve(options.outDir ?? join(import.meta.dirname, 'results'));
@@ -121,7 +138,8 @@ async function main(): Promise<void> {
     quick: options.quick,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    machine,
+    machine: { ...machine, loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
+    dispatch: options.dispatch ?? null,
     scenarios: Object.fromEntries(results.map((r) => [r.scenario, { rows: r.rows, ...r.raw }])),
     failures,
   };

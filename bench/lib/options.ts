@@ -1,5 +1,6 @@
 /** Command-line flags of `npm run bench`. */
 import { parseArgs } from 'node:util';
+import type { DispatchSettings } from '../../src/punctual.ts';
 
 export const SCENARIOS = ['lateness', 'ingest-batch', 'ingest-single', 'throughput'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -11,7 +12,19 @@ export interface BenchOptions {
   quick: boolean;
   /** Where the raw JSON goes (default bench/results). */
   outDir: string | undefined;
+  /** Dispatcher settings to try besides the defaults (--dispatch key=value). */
+  dispatch: DispatchSettings | undefined;
 }
+
+const DISPATCH_KEYS = [
+  'concurrency',
+  'lookaheadMs',
+  'pollIntervalMs',
+  'maxHeld',
+  'claimBatchSize',
+  'leaseGraceMs',
+  'completionDelayMs',
+] as const satisfies readonly (keyof DispatchSettings)[];
 
 export const USAGE = `Usage: npm run bench -- [options]
 
@@ -20,6 +33,9 @@ export const USAGE = `Usage: npm run bench -- [options]
                    (may be given more than once)
   --quick          small counts: a smoke run of a minute or so, figures not meaningful
   --out DIR        directory for the raw JSON (default bench/results)
+  --dispatch K=V   a dispatcher setting to try (repeatable): lateness then runs with it, and
+                   throughput runs the defaults then it (instead of its built-in variants).
+                   Keys: ${DISPATCH_KEYS.join(', ')}
   -h, --help
 `;
 
@@ -31,6 +47,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       scenario: { type: 'string', multiple: true },
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
+      dispatch: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -47,5 +64,21 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     scenarios: SCENARIOS.filter((s) => wanted.has(s)),
     quick: values.quick as boolean,
     outDir: values.out,
+    dispatch: values.dispatch ? parseDispatch(values.dispatch) : undefined,
   };
+}
+
+function parseDispatch(pairs: string[]): DispatchSettings {
+  const settings: DispatchSettings = {};
+  for (const pair of pairs) {
+    const [key, text] = pair.split('=');
+    if (!(DISPATCH_KEYS as readonly string[]).includes(key ?? '')) {
+      throw new Error(`--dispatch: unknown setting "${key}"; expected one of ${DISPATCH_KEYS.join(', ')}`);
+    }
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 0)
+      throw new Error(`--dispatch ${key}: expected a whole number, got "${text}"`);
+    settings[key as (typeof DISPATCH_KEYS)[number]] = value;
+  }
+  return settings;
 }

@@ -54,10 +54,11 @@ export class Executor {
     return this.running.size;
   }
 
-  /** Roughly how many tasks this executor can start within `ms`, at the recent pace. */
+  /** Roughly how many tasks this executor can start within `ms` at the recent pace (at least one slot each). */
   startableWithin(ms: number): number {
+    const { concurrency } = this.options;
     if (this.averageRunMs <= 0) return Number.POSITIVE_INFINITY;
-    return Math.floor((this.options.concurrency * ms) / this.averageRunMs);
+    return Math.max(concurrency, Math.floor((concurrency * ms) / this.averageRunMs));
   }
 
   submit(tasks: Task[]): void {
@@ -135,7 +136,8 @@ export class Executor {
       this.running.delete(task.id);
     }
     const endedAt = clock.now();
-    this.averageRunMs = this.averageRunMs === 0 ? endedAt - startedAt : 0.9 * this.averageRunMs + 0.1 * (endedAt - startedAt);
+    this.averageRunMs =
+      this.averageRunMs === 0 ? endedAt - startedAt : 0.9 * this.averageRunMs + 0.1 * (endedAt - startedAt);
     onOutcome(this.outcomeOf(task, result, startedAt, endedAt), task);
     this.pump();
   }

@@ -2,12 +2,16 @@
  * Durability end-to-end: kill -9 in the middle of a run, and hours of downtime (compressed to
  * seconds), against the real service process and a real SQLite file.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Receiver, startReceiver } from '../helpers/http-receiver.ts';
-import { api, type ServiceProcess, startService, tempDbUrl } from '../helpers/service-process.ts';
+import { api, launchService, type ServiceProcess, startService, tempDbUrl } from '../helpers/service-process.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
+const HANDLERS = resolve(import.meta.dirname, 'fixtures/handlers.js');
 const FAST_RECOVERY = { PUNCTUAL_LEASE_GRACE_MS: '300' };
 let receiver: Receiver | undefined;
 let service: ServiceProcess | undefined;
@@ -103,6 +107,37 @@ describe('kill -9 while 1,000 tasks are due', () => {
       expect(keys.size).toBe(1); // a redelivery carries the same idempotency key
       if (attempts.length > 1) expect(Number(attempts.at(-1))).toBeGreaterThan(Number(attempts[0]));
     }
+  });
+});
+
+describe('a task that kills its node on every attempt', () => {
+  it('ends failed after max_attempts instead of looping', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'punctual-poison-'));
+    const runLog = join(dir, 'runs.log');
+    writeFileSync(runLog, '');
+    const store = `sqlite:${join(dir, 'punctual.db')}`;
+    const options = { store, handlers: HANDLERS, env: { ...FAST_RECOVERY, E2E_RUN_LOG: runLog } };
+    service = await startService(options);
+    const created = await api(service.url, '/v1/tasks', {
+      body: { name: 'poison', scheduled_date: new Date().toISOString(), max_attempts: 2, timeout_ms: 300 },
+    });
+    expect(created.status).toBe(201);
+    expect(await service.exited).toBe('SIGKILL'); // attempt 1 took the node down
+    // Attempt 2 comes once the first lease expires, maybe before the node even listens.
+    expect(await launchService(options).exited).toBe('SIGKILL');
+    service = await startService(options);
+    const url = service.url;
+    const task = await waitUntil(
+      async () => {
+        const { body } = await api(url, `/v1/tasks/${created.body.id}`);
+        return body.state === 'failed' ? body : undefined;
+      },
+      { what: 'the poison task to fail' },
+    );
+    expect(task.attempts).toBe(2);
+    expect(task.last_error).toMatch(/lease expired/);
+    expect(task.attempt_log.map((a: any) => a.outcome)).toEqual(['lease_expired', 'lease_expired']);
+    expect(readFileSync(runLog, 'utf8').trim().split('\n')).toHaveLength(2);
   });
 });
 

@@ -1,8 +1,7 @@
 /**
  * End-to-end: the real `punctual serve` process, real HTTP, a real webhook receiver on loopback.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -31,7 +31,17 @@ export function tempDbUrl(): string {
   return `sqlite:${join(mkdtempSync(join(tmpdir(), 'punctual-e2e-')), 'punctual.db')}`;
 }
 
+/** Starts the service and resolves once it listens. */
 export async function startService(options: ServiceOptions = {}): Promise<ServiceProcess> {
+  const launched = launchService(options);
+  const url = await launched.listening;
+  return { ...launched, url };
+}
+
+/** Starts the service without waiting for it to listen (it may die before, on purpose). */
+export function launchService(
+  options: ServiceOptions = {},
+): Omit<ServiceProcess, 'url'> & { listening: Promise<string> } {
   const args = [BIN, 'serve', '--port', '0', '--store', options.store ?? tempDbUrl()];
   if (options.handlers) args.push('--handlers', options.handlers);
   args.push(...(options.args ?? []));
@@ -43,7 +53,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
   const exited = new Promise<number | string>((done) => {
     child.on('exit', (code, signal) => done(code ?? signal ?? 'unknown'));
   });
-  const port = await new Promise<number>((done, fail) => {
+  const listening = new Promise<string>((done, fail) => {
     let buffered = '';
     const onData = (chunk: Buffer): void => {
       buffered += chunk.toString();
@@ -53,7 +63,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
         buffered = buffered.slice(newline + 1);
         logs.push(line);
         const match = /"port":(\d+)/.exec(line);
-        if (match && line.includes('listening')) done(Number(match[1]));
+        if (match && line.includes('listening')) done(`http://127.0.0.1:${match[1]}`);
         newline = buffered.indexOf('\n');
       }
     };
@@ -61,8 +71,9 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
     child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
     void exited.then((code) => fail(new Error(`punctual exited (${code}) before listening:\n${logs.join('\n')}`)));
   });
+  listening.catch(() => {}); // a caller that only awaits `exited` must not see an unhandled rejection
   return {
-    url: `http://127.0.0.1:${port}`,
+    listening,
     pid: child.pid as number,
     child,
     logs,

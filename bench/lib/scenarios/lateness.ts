@@ -113,6 +113,7 @@ export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promis
     maxMs: loop.max / 1e6,
   };
   const storeOps = stats();
+  const runMs = lastDue - t0 + 1;
   const row = (label: string, key: 'p50' | 'p90' | 'p99' | 'p999' | 'max', target?: number) => ({
     metric: `lateness ${label} (ms)`,
     value: `${fmtMs(hires[key])}  [${whole[key]}]`,
@@ -146,6 +147,10 @@ export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promis
       row('p99.9', 'p999'),
       row('max', 'max', LATENESS_TARGETS.maxMs),
       { metric: 'event-loop delay p99 / max (ms)', value: `${fmtMs(loopDelay.p99Ms)} / ${fmtMs(loopDelay.maxMs)}` },
+      {
+        metric: 'claim + complete calls, % of the run',
+        value: `${((((storeOps.taskClaimDue?.totalMs ?? 0) + (storeOps.taskComplete?.totalMs ?? 0)) / runMs) * 100).toFixed(0)}%`,
+      },
       {
         metric: 'claim calls: p99 / max (ms)',
         value: `${fmtMs(storeOps.taskClaimDue?.p99Ms ?? Number.NaN)} / ${fmtMs(storeOps.taskClaimDue?.maxMs ?? Number.NaN)}`,

@@ -1,0 +1,64 @@
+/** The `punctual` command line as a user runs it. */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { api } from '../helpers/service-process.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/punctual.js');
+const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+
+describe('punctual CLI', () => {
+  it('prints its usage', () => {
+    const result = run(['--help']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('punctual <command>');
+    expect(result.stdout).toContain('PUNCTUAL_STORE');
+  });
+
+  it('refuses an unknown command and a bad flag value with exit code 2', () => {
+    expect(run(['launch']).status).toBe(2);
+    const bad = run(['serve', '--port', 'eighty']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--port must be a whole number');
+  });
+
+  it('refuses an unknown store scheme, naming the supported ones', () => {
+    const result = run(['migrate', '--store', 'mysql://localhost/x']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/sqlite/);
+  });
+
+  it('applies migrations with `punctual migrate`', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'punctual-cli-')), 'm.db');
+    const result = run(['migrate', '--store', `sqlite:${path}`]);
+    expect(result.status).toBe(0);
+    const db = new Database(path, { readonly: true });
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[];
+    db.close();
+    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['tasks', 'task_events', 'task_attempts']));
+  });
+
+  it('serves with settings from PUNCTUAL_* environment variables, and stops cleanly on SIGINT', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'punctual-cli-'));
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      env: { ...process.env, PUNCTUAL_PORT: '0', PUNCTUAL_HOST: '127.0.0.1', PUNCTUAL_STORE: `sqlite:${dir}/env.db` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    const url = await new Promise<string>((done) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const match = /"port":(\d+).*listening/.exec(out);
+        if (match) done(`http://127.0.0.1:${match[1]}`);
+      });
+    });
+    expect((await api(url, '/healthz')).status).toBe(200);
+    expect(existsSync(join(dir, 'env.db'))).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+});
