@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Clock, systemClock } from './core/clock.ts';
+import { PunctualError } from './core/errors.ts';
 import type { NewTask, Task, TaskState, TaskWithAttempts } from './core/task.ts';
 import { Dispatcher, type DispatcherOptions } from './dispatch/dispatcher.ts';
 import { type Logger, silentLogger } from './dispatch/logger.ts';
@@ -87,43 +88,65 @@ export class Punctual implements TaskService {
   }
 
   createTasks(tasks: NewTask[]): Promise<TaskCreateResult[]> {
-    return this.ingest.submit(tasks);
+    return this.guard(() => this.ingest.submit(tasks));
   }
 
   getTask(id: string): Promise<TaskWithAttempts | null> {
-    return this.store.taskGet({ id });
+    return this.guard(() => this.store.taskGet({ id }));
   }
 
   listTasks(params: TaskListParams): Promise<Task[]> {
-    return this.store.taskList(params);
+    return this.guard(() => this.store.taskList(params));
   }
 
   countByState(): Promise<Record<TaskState, number>> {
-    return this.store.taskCountByState();
+    return this.guard(() => this.store.taskCountByState());
   }
 
   cancelTask(id: string): Promise<TaskChangeResult> {
-    return this.changeHeld(id, (leaseToken) => this.store.taskCancel({ id, now: this.clock.now(), leaseToken }));
-  }
-
-  async updateTask(id: string, changes: TaskEdit): Promise<TaskChangeResult> {
-    const result = await this.changeHeld(id, (leaseToken) =>
-      this.store.taskUpdate({ id, now: this.clock.now(), changes, leaseToken }),
+    return this.guard(() =>
+      this.changeHeld(id, (leaseToken) => this.store.taskCancel({ id, now: this.clock.now(), leaseToken })),
     );
-    this.dispatcher.wake();
-    return result;
   }
 
-  async retryTask(id: string): Promise<TaskChangeResult> {
-    const result = await this.store.taskRetry({ id, now: this.clock.now() });
-    this.dispatcher.wake();
-    return result;
+  updateTask(id: string, changes: TaskEdit): Promise<TaskChangeResult> {
+    return this.guardAndWake(() =>
+      this.changeHeld(id, (leaseToken) => this.store.taskUpdate({ id, now: this.clock.now(), changes, leaseToken })),
+    );
   }
 
-  async runTaskNow(id: string): Promise<TaskChangeResult> {
-    const result = await this.store.taskRunNow({ id, now: this.clock.now() });
-    this.dispatcher.wake();
-    return result;
+  retryTask(id: string): Promise<TaskChangeResult> {
+    return this.guardAndWake(() => this.store.taskRetry({ id, now: this.clock.now() }));
+  }
+
+  runTaskNow(id: string): Promise<TaskChangeResult> {
+    return this.guardAndWake(() => this.store.taskRunNow({ id, now: this.clock.now() }));
+  }
+
+  /**
+   * Every store call made for a client: a store failure becomes a 503 problem (the client may
+   * retry; nothing was half-written since each store operation is one transaction).
+   */
+  private async guard<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof PunctualError) throw error;
+      this.logger.error({ err: error }, 'task store call failed');
+      throw new PunctualError(
+        'PUNCTUAL_STORE_UNAVAILABLE',
+        'the task store could not complete the request; retry later',
+      );
+    }
+  }
+
+  /** A change may make a task due sooner than the next poll: claim now. */
+  private async guardAndWake<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await this.guard(call);
+    } finally {
+      this.dispatcher.wake();
+    }
   }
 
   /** One transaction for a group of creates; tasks due within the lookahead come back leased to us. */

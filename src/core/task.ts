@@ -53,14 +53,14 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_NAMESPACE = 'default';
 
-export interface Task {
+/** What a caller supplies; the store fills in state, attempts, lease and timestamps. */
+export interface NewTask {
   id: string;
   namespace: string;
   name: string;
   description: string | null;
   payload: unknown;
   target: TaskTarget | null;
-  state: TaskState;
   scheduledAt: number;
   deadlineAt: number | null;
   maxAttempts: number;
@@ -69,6 +69,10 @@ export interface Task {
   idempotencyKey: string | null;
   /** Hash of the request that created the task, to tell a replay from a conflicting reuse of its key. */
   requestHash: string | null;
+}
+
+export interface Task extends NewTask {
+  state: TaskState;
   attempts: number;
   leaseOwner: string | null;
   leaseToken: string | null;
@@ -94,23 +98,6 @@ export interface Attempt {
 
 export interface TaskWithAttempts extends Task {
   attemptLog: Attempt[];
-}
-
-/** What a caller supplies; the store fills in state, attempts and timestamps. */
-export interface NewTask {
-  id: string;
-  namespace: string;
-  name: string;
-  description: string | null;
-  payload: unknown;
-  target: TaskTarget | null;
-  scheduledAt: number;
-  deadlineAt: number | null;
-  maxAttempts: number;
-  timeoutMs: number;
-  backoff: Backoff;
-  idempotencyKey: string | null;
-  requestHash: string | null;
 }
 
 export const EVENT_TYPES = [
