@@ -1,7 +1,9 @@
 /**
- * Wraps a TaskStore to time its hot operations. The SQLite driver does its work synchronously
- * inside each call, so a call's duration is also how long it held the event loop: this is what
- * tells store time from dispatcher time when a target is missed.
+ * Wraps a TaskStore to time its hot operations (call to settled promise), and how long at least
+ * one call of any kind was in flight ("busy"). With a synchronous driver on the main thread a
+ * call's duration is also how long it held the event loop; with a driver on a worker thread or
+ * across the network it is the call's latency, queueing included. Either way this is what tells
+ * store time from dispatcher time when a target is missed.
  */
 import type {
   TaskClaimDueResult,
@@ -42,8 +44,24 @@ function rowsOf(op: TimedOp, params: unknown, result: unknown): number {
   }
 }
 
-export function timedStore(store: TaskStore): { store: TaskStore; stats: () => Partial<Record<TimedOp, OpStats>> } {
+export interface TimedStore {
+  store: TaskStore;
+  stats: () => Partial<Record<TimedOp, OpStats>>;
+  /** Milliseconds during which at least one store call (of any kind) was in flight. */
+  busyMs: () => number;
+}
+
+export function timedStore(store: TaskStore): TimedStore {
   const samples = new Map<TimedOp, { ms: number[]; rows: number }>();
+  let inFlight = 0;
+  let busySince = 0;
+  let busyTotal = 0;
+  const enter = () => {
+    if (inFlight++ === 0) busySince = performance.now();
+  };
+  const leave = () => {
+    if (--inFlight === 0) busyTotal += performance.now() - busySince;
+  };
   const wrapped = new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
@@ -52,7 +70,13 @@ export function timedStore(store: TaskStore): { store: TaskStore; stats: () => P
       const op = prop as TimedOp;
       return async (params: unknown) => {
         const started = performance.now();
-        const result = await value.call(target, params);
+        enter();
+        let result: unknown;
+        try {
+          result = await value.call(target, params);
+        } finally {
+          leave();
+        }
         const ms = performance.now() - started;
         let s = samples.get(op);
         if (!s) {
@@ -82,5 +106,6 @@ export function timedStore(store: TaskStore): { store: TaskStore; stats: () => P
     }
     return out;
   };
-  return { store: wrapped, stats };
+  const busyMs = () => busyTotal + (inFlight > 0 ? performance.now() - busySince : 0);
+  return { store: wrapped, stats, busyMs };
 }

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { SqliteStore } from './sqlite/sqlite-store.ts';
+import { ThreadedSqliteStore } from './sqlite/threaded-sqlite-store.ts';
 import type { TaskStore } from './store.ts';
 
 type Opener = (location: string) => Promise<TaskStore>;
@@ -27,7 +27,7 @@ export function sqlitePathFromLocation(location: string): string {
 async function openSqlite(location: string): Promise<TaskStore> {
   const path = sqlitePathFromLocation(location);
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
-  const store = SqliteStore.open({ path });
+  const store = ThreadedSqliteStore.open({ path });
   try {
     await store.migrate();
   } catch (error) {

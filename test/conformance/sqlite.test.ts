@@ -1,12 +1,13 @@
 /** Runs the shared TaskStore conformance suite against SQLite, plus the SQLite-only checks. */
 import { randomUUID } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open-store.ts';
 import { readMigrations, runMigrations } from '../../src/store/sqlite/migrations.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { describeTaskStoreConformance } from './task-store.conformance.ts';
 
 function tempPath(): string {
@@ -19,6 +20,21 @@ function removeDatabase(path: string): void {
 }
 
 describeTaskStoreConformance('sqlite', async () => {
+  const path = tempPath();
+  mkdirSync(join(path, '..'), { recursive: true });
+  const store = SqliteStore.open({ path });
+  await store.migrate();
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      removeDatabase(path);
+    },
+  };
+});
+
+// What `punctual serve` runs: the same driver on its own thread (openStore's choice).
+describeTaskStoreConformance('sqlite on a worker thread', async () => {
   const path = tempPath();
   const store = await openStore(`sqlite:${path}`);
   return {
@@ -141,5 +157,24 @@ describe('sqlite migrations', () => {
     } finally {
       db.close();
     }
+  });
+});
+
+describe('sqlite on a worker thread', () => {
+  it('refuses calls once closed, instead of hanging', async () => {
+    const path = tempPath();
+    const store = await openStore(`sqlite:${path}`);
+    await store.close();
+    await expect(store.taskGet({ id: 'x' })).rejects.toThrow(/closed/);
+    removeDatabase(path);
+  });
+
+  it('carries the error of a failed call back to the caller', async () => {
+    const path = tempPath();
+    const store = await openStore(`sqlite:${path}`);
+    const tooMany = Array.from({ length: 1_001 }, () => ({}) as never);
+    await expect(store.taskCreate({ tasks: tooMany, now: 0 })).rejects.toMatchObject({ name: 'RangeError' });
+    await store.close();
+    removeDatabase(path);
   });
 });

@@ -136,7 +136,8 @@ describe('a task that kills its node on every attempt', () => {
     );
     expect(task.attempts).toBe(2);
     expect(task.last_error).toMatch(/lease expired/);
-    expect(task.attempt_log.map((a: any) => a.outcome)).toEqual(['lease_expired', 'lease_expired']);
+    // Two attempts ended by a dead node (a tight test lease may add a 'released' entry, refunded).
+    expect(task.attempt_log.filter((a: any) => a.outcome === 'lease_expired')).toHaveLength(2);
     expect(readFileSync(runLog, 'utf8').trim().split('\n')).toHaveLength(2);
   });
 });

@@ -25,6 +25,9 @@ export async function serve(options: CliOptions): Promise<void> {
   });
   if (options.handlers) await loadHandlers(options.handlers, punctual.handlerRegistry);
   const app = buildApp({ service: punctual, logger });
+  // Finish building the app (plugins, schemas) before claiming: that work blocks the event loop,
+  // and claimed tasks would wait behind it.
+  await app.ready();
   await punctual.start();
   await app.listen({ port: options.port, host: options.host });
   const address = app.server.address();
