@@ -4,6 +4,7 @@
  * Prints a table of figures for this machine and writes the raw measurements to
  * bench/results/core-<store>-<date>.json. See bench/README.md for what each scenario measures.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -64,6 +65,32 @@ function describe(settings: object): string {
     .join(', ');
 }
 
+/** The class behind the store URL (e.g. a main-thread or a worker-thread SQLite driver). */
+async function storeDriver(spec: string): Promise<string> {
+  const fresh = freshStore(spec);
+  try {
+    const store = await fresh.open();
+    const name = store.constructor.name;
+    await store.close();
+    return name;
+  } catch (error) {
+    return `unavailable (${(error as Error).message})`;
+  } finally {
+    fresh.dispose();
+  }
+}
+
+/** The commit measured, and whether the working tree had changes (read-only git commands). */
+function sourceVersion(): { commit: string; changedFiles: number } | null {
+  try {
+    const git = (args: string[]) => execFileSync('git', args, { cwd: import.meta.dirname, encoding: 'utf8' }).trim();
+    const changed = git(['status', '--porcelain']);
+    return { commit: git(['rev-parse', 'HEAD']), changedFiles: changed === '' ? 0 : changed.split('\n').length };
+  } catch {
+    return null;
+  }
+}
+
 function stamp(date: Date): string {
   return date
     .toISOString()
@@ -87,6 +114,7 @@ async function main(): Promise<void> {
   installCleanup();
   const startedAt = new Date();
   const store = storeLabel(options.store);
+  const driver = await storeDriver(options.store);
   const machine = {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -97,7 +125,7 @@ async function main(): Promise<void> {
   };
   const header =
     `Punctual core benchmark${options.quick ? ' (--quick: smoke counts, figures not meaningful)' : ''}\n` +
-    `store: ${store}${options.store === 'sqlite' ? ' (fresh temp file per scenario, WAL, synchronous=FULL)' : ''}\n` +
+    `store: ${store}, driver ${driver}${options.store === 'sqlite' ? ' (fresh temp file per scenario)' : ''}\n` +
     `machine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}\n` +
     `date: ${startedAt.toISOString()}, load average at start ${machine.loadAverageAtStart.join(' ')}` +
     (options.dispatch ? `\ndispatcher settings tried: ${describe(options.dispatch)}` : '');
@@ -135,6 +163,8 @@ async function main(): Promise<void> {
   const json = {
     benchmark: 'core',
     store,
+    driver,
+    source: sourceVersion(),
     quick: options.quick,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),

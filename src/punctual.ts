@@ -104,23 +104,21 @@ export class Punctual implements TaskService {
   }
 
   cancelTask(id: string): Promise<TaskChangeResult> {
-    return this.guard(() =>
-      this.changeHeld(id, (leaseToken) => this.store.taskCancel({ id, now: this.clock.now(), leaseToken })),
-    );
+    return this.guard(() => this.changeHeld(id, (leaseToken) => this.store.taskCancel({ id, leaseToken })));
   }
 
   updateTask(id: string, changes: TaskEdit): Promise<TaskChangeResult> {
     return this.guardAndWake(() =>
-      this.changeHeld(id, (leaseToken) => this.store.taskUpdate({ id, now: this.clock.now(), changes, leaseToken })),
+      this.changeHeld(id, (leaseToken) => this.store.taskUpdate({ id, changes, leaseToken })),
     );
   }
 
   retryTask(id: string): Promise<TaskChangeResult> {
-    return this.guardAndWake(() => this.store.taskRetry({ id, now: this.clock.now() }));
+    return this.guardAndWake(() => this.store.taskRetry({ id }));
   }
 
   runTaskNow(id: string): Promise<TaskChangeResult> {
-    return this.guardAndWake(() => this.store.taskRunNow({ id, now: this.clock.now() }));
+    return this.guardAndWake(() => this.store.taskRunNow({ id }));
   }
 
   /**
@@ -151,16 +149,14 @@ export class Punctual implements TaskService {
 
   /** One transaction for a group of creates; tasks due within the lookahead come back leased to us. */
   private async writeTasks(tasks: NewTask[]): Promise<TaskCreateResult[]> {
-    const now = this.clock.now();
     const room = this.dispatcher.room;
     const results = await this.store.taskCreate({
       tasks,
-      now,
       claim:
         room > 0
           ? {
               lease: { owner: this.nodeId, graceMs: this.dispatcher.leaseGraceMs },
-              until: now + this.dispatcher.lookaheadMs,
+              lookaheadMs: this.dispatcher.lookaheadMs,
               max: room,
             }
           : undefined,

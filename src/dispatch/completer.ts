@@ -9,13 +9,11 @@
  * only those writes; the leases then expire and the tasks run again (at-least-once).
  */
 import { EventEmitter } from 'node:events';
-import type { Clock } from '../core/clock.ts';
 import type { TaskCompleteResult, TaskOutcome, TaskStore } from '../store/store.ts';
 import type { Logger } from './logger.ts';
 
 export interface CompleterOptions {
   store: TaskStore;
-  clock: Clock;
   logger: Logger;
   flushDelayMs?: number;
   maxBatch?: number;
@@ -28,7 +26,6 @@ export interface CompleterEvents {
 
 export class Completer extends EventEmitter<CompleterEvents> {
   private readonly store: TaskStore;
-  private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly flushDelayMs: number;
   private readonly maxBatch: number;
@@ -41,7 +38,6 @@ export class Completer extends EventEmitter<CompleterEvents> {
   constructor(options: CompleterOptions) {
     super();
     this.store = options.store;
-    this.clock = options.clock;
     this.logger = options.logger;
     this.flushDelayMs = options.flushDelayMs ?? 2;
     this.maxBatch = options.maxBatch ?? 1000;
@@ -87,7 +83,7 @@ export class Completer extends EventEmitter<CompleterEvents> {
 
   private async write(batch: TaskOutcome[]): Promise<void> {
     try {
-      const results = await this.store.taskComplete({ outcomes: batch, now: this.clock.now() });
+      const results = await this.store.taskComplete({ outcomes: batch });
       this.failures = 0;
       const stale = results.filter((r) => !r.applied).length;
       this.staleCount += stale;

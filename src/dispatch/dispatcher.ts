@@ -25,6 +25,7 @@ import type { Target } from '../targets/target.ts';
 import { Completer } from './completer.ts';
 import { Executor } from './executor.ts';
 import type { Logger } from './logger.ts';
+import { StoreClock } from './store-clock.ts';
 import { TimerQueue } from './timer-queue.ts';
 
 export interface DispatcherOptions {
@@ -67,7 +68,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   readonly lookaheadMs: number;
   readonly leaseGraceMs: number;
   private readonly store: TaskStore;
-  private readonly clock: Clock;
+  /** This node's clock aligned to the store's: timers, outcomes and lateness all use it. */
+  readonly clock: Clock;
+  private readonly storeClock: StoreClock | null;
   private readonly logger: Logger;
   private readonly pollIntervalMs: number;
   private readonly maxHeld: number;
@@ -85,7 +88,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     super();
     this.owner = options.owner;
     this.store = options.store;
-    this.clock = options.clock;
+    this.storeClock = options.store.capabilities.serverClock ? new StoreClock(options.clock) : null;
+    this.clock = this.storeClock ?? options.clock;
     this.logger = options.logger;
     this.lookaheadMs = options.lookaheadMs ?? 2_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
@@ -94,13 +98,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.leaseGraceMs = options.leaseGraceMs ?? 5_000;
     this.completer = new Completer({
       store: options.store,
-      clock: options.clock,
       logger: options.logger,
       flushDelayMs: options.completionDelayMs,
     });
     this.completer.on('flushed', ({ outcomes, stale }) => this.emit('flushed', { outcomes, stale }));
     this.executor = new Executor({
-      clock: options.clock,
+      clock: this.clock,
       logger: options.logger,
       concurrency: options.concurrency ?? 100,
       resolveTarget: options.resolveTarget,
@@ -112,7 +115,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         this.requestTickIfRoom();
       },
     });
-    this.timers = new TimerQueue<Task>(options.clock, (tasks) => this.executor.submit(tasks));
+    this.timers = new TimerQueue<Task>(this.clock, (tasks) => this.executor.submit(tasks));
   }
 
   /** Tasks this node holds: waiting in the timer, waiting for a slot, or running. */
@@ -190,7 +193,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (tasks.length === 0) return;
     const leases = tasks.map((t) => ({ id: t.id, leaseToken: t.leaseToken as string }));
     try {
-      await this.store.taskRelease({ leases, now: this.clock.now() });
+      await this.store.taskRelease({ leases });
       this.emit('released', leases);
     } catch (error) {
       // The leases will expire and another node will take the tasks: late, but not lost.
@@ -245,13 +248,13 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const limit = this.claimLimit();
     if (limit > 0) {
       try {
-        const now = this.clock.now();
-        const { claimed, ended } = await this.store.taskClaimDue({
+        const localStart = Date.now();
+        const { claimed, ended, now } = await this.store.taskClaimDue({
           lease: { owner: this.owner, graceMs: this.leaseGraceMs },
-          now,
-          until: now + this.lookaheadMs,
+          lookaheadMs: this.lookaheadMs,
           limit,
         });
+        this.storeClock?.observe(localStart, Date.now(), now);
         this.claimFailures = 0;
         if (ended.length > 0) this.emit('ended', ended);
         if (claimed.length > 0) this.accept(claimed);

@@ -2,8 +2,10 @@
  * The TaskStore contract: everything the rest of Punctual asks of a database.
  *
  * Rules every driver keeps (the conformance suite in test/conformance checks each one):
- * - Operations are noun-first and take one params object; every operation that depends on time
- *   takes `now` (epoch ms) from the caller, so tests set time instead of sleeping.
+ * - Operations are noun-first and take one params object. Every operation that depends on time
+ *   takes an optional `now` (epoch ms): tests set it instead of sleeping; left out, the store uses
+ *   its own clock — for a database server, the server's clock, so that nodes whose clocks
+ *   disagree still agree on when a lease has expired.
  * - Each operation is atomic: the state change and its event rows commit together or not at all.
  * - Completions, releases and lease-holder edits are fenced by the lease token: a caller holding an
  *   old lease changes nothing, and learns so from the result.
@@ -16,6 +18,11 @@ export interface StoreCapabilities {
   supportsNotify: boolean;
   /** The most tasks one `taskCreate` call accepts. */
   maxBatchSize: number;
+  /**
+   * The store keeps time by a server's clock, not this process's: nodes align their timers to it
+   * (see dispatch/store-clock.ts). False for an embedded store, whose clock is the process's.
+   */
+  serverClock: boolean;
 }
 
 /** How long a lease lasts: from the task's time (or now, if later) for its timeout plus this grace. */
@@ -26,13 +33,13 @@ export interface LeaseTerms {
 
 export interface TaskCreateParams {
   tasks: NewTask[];
-  now: number;
+  now?: number;
   /**
-   * Create-and-claim: tasks due before `until` are inserted already running, leased to
-   * `lease.owner` (at most `max` of them), so the node that received them fires them with no poll
-   * delay and no second write.
+   * Create-and-claim: tasks due within `lookaheadMs` of now are inserted already running, leased
+   * to `lease.owner` (at most `max` of them), so the node that received them fires them with no
+   * poll delay and no second write.
    */
-  claim?: { lease: LeaseTerms; until: number; max: number };
+  claim?: { lease: LeaseTerms; lookaheadMs: number; max: number };
 }
 
 export type TaskCreateResult =
@@ -44,13 +51,15 @@ export type TaskCreateResult =
 
 export interface TaskClaimDueParams {
   lease: LeaseTerms;
-  now: number;
-  /** Claim tasks scheduled before this time (now + lookahead). */
-  until: number;
+  now?: number;
+  /** Claim tasks scheduled before now + lookaheadMs. */
+  lookaheadMs: number;
   limit: number;
 }
 
 export interface TaskClaimDueResult {
+  /** The store's time for this claim: callers align their timers to it (clock skew). */
+  now: number;
   /** Now running, leased to the caller, `attempts` already counted. Oldest first. */
   claimed: Task[];
   /** Tasks ended instead of claimed: deadline passed, or attempts used up by crashed runs. */
@@ -75,7 +84,7 @@ export type TaskOutcome =
 
 export interface TaskCompleteParams {
   outcomes: TaskOutcome[];
-  now: number;
+  now?: number;
 }
 
 /** `applied: false` means the lease was lost (fenced): the outcome changed nothing. */
@@ -86,7 +95,7 @@ export interface TaskCompleteResult {
 
 export interface TaskReleaseParams {
   leases: LeaseRef[];
-  now: number;
+  now?: number;
 }
 
 export type TaskChangeResult =
@@ -96,7 +105,7 @@ export type TaskChangeResult =
 
 export interface TaskCancelParams {
   id: string;
-  now: number;
+  now?: number;
   /** A task still waiting in its holder's timer (running, not started) may be canceled by its holder. */
   leaseToken?: string;
 }
@@ -115,7 +124,7 @@ export interface TaskEdit {
 
 export interface TaskUpdateParams {
   id: string;
-  now: number;
+  now?: number;
   changes: TaskEdit;
   /** As for cancel: the holder of a not-yet-started lease may edit; the lease is then released. */
   leaseToken?: string;
@@ -123,7 +132,7 @@ export interface TaskUpdateParams {
 
 export interface TaskIdParams {
   id: string;
-  now: number;
+  now?: number;
 }
 
 export interface TaskListParams {

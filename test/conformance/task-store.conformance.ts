@@ -107,7 +107,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
       return store.taskClaimDue({
         lease: options.lease ?? LEASE_A,
         now,
-        until: options.until ?? now + 1,
+        lookaheadMs: (options.until ?? now + 1) - now,
         limit: options.limit ?? 100,
       });
     }
@@ -292,9 +292,10 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
     });
 
     describe('create-and-claim', () => {
-      const claim = (until: number, max = 100) => ({ lease: LEASE_A, until, max });
+      /** Claim terms for a create at T0: tasks due before `until` are claimed. */
+      const claim = (until: number, max = 100) => ({ lease: LEASE_A, lookaheadMs: until - T0, max });
 
-      it('inserts tasks due before until already claimed, and leaves later ones scheduled', async () => {
+      it('inserts tasks due within the lookahead already claimed, and leaves later ones scheduled', async () => {
         const inputs = [
           newTask({ scheduledAt: T0 + 100 }),
           newTask({ scheduledAt: T0 + 999 }),
@@ -472,7 +473,15 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
     });
 
     describe('claimDue', () => {
-      it('claims only tasks scheduled before until, oldest first', async () => {
+      it('reports the time it claimed at, and keeps its own clock when no time is given', async () => {
+        expect((await claimDue(T0)).now).toBe(T0);
+        const before = Date.now();
+        const { now } = await store.taskClaimDue({ lease: LEASE_A, lookaheadMs: 0, limit: 1 });
+        // The store's own clock: the process's for an embedded store, the server's otherwise.
+        expect(Math.abs(now - before)).toBeLessThan(60_000);
+      });
+
+      it('claims only tasks scheduled before now + lookahead, oldest first', async () => {
         const [late, onTime, early, future] = (
           await createMany(4, (i) => ({ scheduledAt: [T0, T0 - 10, T0 - SECOND, T0 + 10][i] }))
         ).map((t) => t.id);
@@ -495,7 +504,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it('claims nothing with a limit of 0', async () => {
         await create();
-        expect(await claimDue(T0, { limit: 0 })).toEqual({ claimed: [], ended: [] });
+        expect(await claimDue(T0, { limit: 0 })).toMatchObject({ claimed: [], ended: [] });
         expect((await store.taskCountByState()).scheduled).toBe(1);
       });
 
@@ -529,7 +538,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it('does not reclaim a running task while its lease holds', async () => {
         await createClaimed();
-        expect(await claimDue(LEASE_END - 1, { lease: LEASE_B })).toEqual({ claimed: [], ended: [] });
+        expect(await claimDue(LEASE_END - 1, { lease: LEASE_B })).toMatchObject({ claimed: [], ended: [] });
       });
 
       it('reclaims a task whose lease expired, with a new token, logging the lost attempt lease_expired', async () => {
@@ -650,7 +659,11 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
           canceled: 1,
           expired: 1,
         });
-        expect(await claimDue(T0 + 1_000 * SECOND, { until: T0 + 2_000 * SECOND })).toEqual({ claimed: [], ended: [] });
+        expect(await claimDue(T0 + 1_000 * SECOND, { until: T0 + 2_000 * SECOND })).toEqual({
+          now: T0 + 1_000 * SECOND,
+          claimed: [],
+          ended: [],
+        });
       });
     });
 

@@ -99,7 +99,7 @@ function snakeCase(field: string): string {
 }
 
 export class SqliteStore implements TaskStore {
-  readonly capabilities: StoreCapabilities = { supportsNotify: false, maxBatchSize: 1000 };
+  readonly capabilities: StoreCapabilities = { supportsNotify: false, maxBatchSize: 1000, serverClock: false };
   private readonly db: Database.Database;
   /** Runs a callback in a transaction; created once, used deferred for reads and immediate for writes. */
   private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -175,7 +175,7 @@ export class SqliteStore implements TaskStore {
     this.db.close();
   }
 
-  async taskCreate({ tasks, now, claim }: TaskCreateParams): Promise<TaskCreateResult[]> {
+  async taskCreate({ tasks, now = Date.now(), claim }: TaskCreateParams): Promise<TaskCreateResult[]> {
     if (tasks.length > this.capabilities.maxBatchSize) {
       throw new RangeError(`A batch holds at most ${this.capabilities.maxBatchSize} tasks, got ${tasks.length}`);
     }
@@ -191,7 +191,7 @@ export class SqliteStore implements TaskStore {
             continue;
           }
         }
-        const claimed = claim !== undefined && input.scheduledAt < claim.until && claimedCount < claim.max;
+        const claimed = claim !== undefined && input.scheduledAt < now + claim.lookaheadMs && claimedCount < claim.max;
         const fresh: Task = {
           ...input,
           state: 'scheduled',
@@ -253,8 +253,9 @@ export class SqliteStore implements TaskStore {
     return counts;
   }
 
-  async taskClaimDue({ lease, now, until, limit }: TaskClaimDueParams): Promise<TaskClaimDueResult> {
-    const result: TaskClaimDueResult = { claimed: [], ended: [] };
+  async taskClaimDue({ lease, now = Date.now(), lookaheadMs, limit }: TaskClaimDueParams): Promise<TaskClaimDueResult> {
+    const until = now + lookaheadMs;
+    const result: TaskClaimDueResult = { now, claimed: [], ended: [] };
     if (limit <= 0) return result;
     return this.write(() => {
       for (const row of this.q.selectDue.all({ now, until, limit })) {
@@ -299,7 +300,7 @@ export class SqliteStore implements TaskStore {
     });
   }
 
-  async taskComplete({ outcomes, now }: TaskCompleteParams): Promise<TaskCompleteResult[]> {
+  async taskComplete({ outcomes, now = Date.now() }: TaskCompleteParams): Promise<TaskCompleteResult[]> {
     return this.write(() =>
       outcomes.map((outcome) => {
         const effect = outcomeEffect(outcome, now);
@@ -312,7 +313,7 @@ export class SqliteStore implements TaskStore {
     );
   }
 
-  async taskRelease({ leases, now }: TaskReleaseParams): Promise<TaskCompleteResult[]> {
+  async taskRelease({ leases, now = Date.now() }: TaskReleaseParams): Promise<TaskCompleteResult[]> {
     return this.write(() =>
       leases.map(({ id, leaseToken }) => {
         const row = this.q.releaseTask.get({ id, token: leaseToken, now });
@@ -339,7 +340,7 @@ export class SqliteStore implements TaskStore {
     });
   }
 
-  async taskCancel({ id, now, leaseToken }: TaskCancelParams): Promise<TaskChangeResult> {
+  async taskCancel({ id, now = Date.now(), leaseToken }: TaskCancelParams): Promise<TaskChangeResult> {
     return this.change(id, now, (task) => {
       if (task.state === 'scheduled') {
         return { task: { ...task, state: 'canceled', finishedAt: now }, event: 'canceled' };
@@ -355,7 +356,7 @@ export class SqliteStore implements TaskStore {
     });
   }
 
-  async taskUpdate({ id, now, changes, leaseToken }: TaskUpdateParams): Promise<TaskChangeResult> {
+  async taskUpdate({ id, now = Date.now(), changes, leaseToken }: TaskUpdateParams): Promise<TaskChangeResult> {
     const fields = EDITABLE_FIELDS.filter((field) => changes[field] !== undefined);
     const edits = Object.fromEntries(fields.map((field) => [field, changes[field]])) as Partial<Task>;
     return this.change(id, now, (task) => {
@@ -378,7 +379,7 @@ export class SqliteStore implements TaskStore {
     });
   }
 
-  async taskRetry({ id, now }: TaskIdParams): Promise<TaskChangeResult> {
+  async taskRetry({ id, now = Date.now() }: TaskIdParams): Promise<TaskChangeResult> {
     return this.change(id, now, (task) =>
       task.state === 'failed'
         ? { task: { ...task, state: 'scheduled', scheduledAt: now, attempts: 0, finishedAt: null }, event: 'retried' }
@@ -386,7 +387,7 @@ export class SqliteStore implements TaskStore {
     );
   }
 
-  async taskRunNow({ id, now }: TaskIdParams): Promise<TaskChangeResult> {
+  async taskRunNow({ id, now = Date.now() }: TaskIdParams): Promise<TaskChangeResult> {
     return this.change(id, now, (task) =>
       task.state === 'scheduled'
         ? { task: { ...task, scheduledAt: now }, event: 'run_now', data: { previous_scheduled_at: task.scheduledAt } }

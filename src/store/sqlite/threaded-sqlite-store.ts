@@ -35,7 +35,7 @@ interface Pending {
 }
 
 export class ThreadedSqliteStore implements TaskStore {
-  readonly capabilities: StoreCapabilities = { supportsNotify: false, maxBatchSize: 1000 };
+  readonly capabilities: StoreCapabilities = { supportsNotify: false, maxBatchSize: 1000, serverClock: false };
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
