@@ -82,6 +82,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private tickTimer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private wakeRequested = false;
+  private unsubscribe: (() => void) | undefined;
   private claimFailures = 0;
 
   constructor(options: DispatcherOptions) {
@@ -140,6 +141,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   start(): void {
     if (this.running) return;
     this.running = true;
+    // Another node made tasks schedulable: claim now if any falls within our lookahead.
+    this.unsubscribe = this.store.onTasksAvailable?.((earliestDueAt) => {
+      if (earliestDueAt < this.clock.now() + this.lookaheadMs) this.wake();
+    });
     this.scheduleTick(0);
   }
 
@@ -172,6 +177,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.unsubscribe?.();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
     await this.ticking;

@@ -188,6 +188,13 @@ export interface TaskStore {
 
   /** The outbox: events in commit order, after a sequence number. */
   eventList(params: EventListParams): Promise<TaskEvent[]>;
+
+  /**
+   * Present when `capabilities.supportsNotify`: calls `listener` (on every node) when tasks become
+   * schedulable — created unclaimed, released, retried, run now, rescheduled — with the earliest
+   * time among them, so a node wakes for a task due before its next poll. Returns an unsubscribe.
+   */
+  onTasksAvailable?(listener: (earliestDueAt: number) => void): () => void;
 }
 
 /** When the lease on a task claimed at `now` ends. Shared so every driver computes it alike. */
