@@ -130,12 +130,21 @@ const TASK_COLUMNS =
   'created_at, updated_at, finished_at';
 
 const LEASE_CLEARED = 'lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL';
+/** Just what the event row needs: returning whole rows cost more than the update (measured). */
+const RETURNING_EVENT_SUBJECT = 'RETURNING id, namespace, name, attempts';
+
+export interface EventSubjectRow {
+  id: string;
+  namespace: string;
+  name: string;
+  attempts: number;
+}
 
 export const SQL = {
   insertTask: `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (
     @id, @namespace, @name, @description, @payload, @target, @state, @scheduledAt, @deadlineAt, @maxAttempts,
     @timeoutMs, @backoff, @idempotencyKey, @requestHash, @attempts, @leaseOwner, @leaseToken, @leaseExpiresAt,
-    @lastError, @createdAt, @updatedAt, @finishedAt) RETURNING *`,
+    @lastError, @createdAt, @updatedAt, @finishedAt)`,
 
   /** Rewrites every mutable column: the admin operations compute the new task, then store it whole. */
   writeTask: `UPDATE tasks SET name = @name, description = @description, payload = @payload, target = @target,
@@ -154,7 +163,7 @@ export const SQL = {
    * planner prefers the wider state index, which scans every running task for expired leases.
    */
   selectDue: `SELECT * FROM (
-      SELECT * FROM (SELECT * FROM tasks INDEXED BY tasks_claim_idx
+      SELECT * FROM (SELECT * FROM tasks INDEXED BY tasks_state_idx
                      WHERE state = 'scheduled' AND scheduled_at < @until
                      ORDER BY scheduled_at, id LIMIT @limit)
       UNION ALL
@@ -165,7 +174,7 @@ export const SQL = {
 
   claimTask: `UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_owner = @owner,
     lease_token = @token, lease_expires_at = @expiresAt, updated_at = @now
-    WHERE id = @id RETURNING *`,
+    WHERE id = @id`,
 
   /** Ends a task found by a claim (deadline passed or attempts used up); no lease to fence. */
   endTask: `UPDATE tasks SET state = @state, last_error = COALESCE(@error, last_error), finished_at = @now,
@@ -175,10 +184,10 @@ export const SQL = {
   /** Applies an outcome, fenced: a row only matches while the caller's lease is the current one. */
   completeTask: `UPDATE tasks SET state = @state, scheduled_at = COALESCE(@scheduledAt, scheduled_at),
     last_error = COALESCE(@error, last_error), finished_at = @finishedAt, ${LEASE_CLEARED}, updated_at = @now
-    WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`,
+    WHERE id = @id AND state = 'running' AND lease_token = @token ${RETURNING_EVENT_SUBJECT}`,
 
   releaseTask: `UPDATE tasks SET state = 'scheduled', attempts = attempts - 1, ${LEASE_CLEARED}, updated_at = @now
-    WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`,
+    WHERE id = @id AND state = 'running' AND lease_token = @token ${RETURNING_EVENT_SUBJECT}`,
 
   openAttempt: `INSERT INTO task_attempts (task_id, attempt, lease_owner, claimed_at)
     VALUES (@taskId, @attempt, @leaseOwner, @claimedAt)`,
@@ -203,15 +212,15 @@ export type Params = Record<string, unknown>;
 /** Every fixed statement, prepared once per connection. */
 export function prepareStatements(db: Database.Database) {
   return {
-    insertTask: db.prepare<Params, TaskRow>(SQL.insertTask),
+    insertTask: db.prepare<Params>(SQL.insertTask),
     writeTask: db.prepare<Params, TaskRow>(SQL.writeTask),
     getTask: db.prepare<[string], TaskRow>(SQL.getTask),
     getByIdempotencyKey: db.prepare<[string, string], TaskRow>(SQL.getByIdempotencyKey),
     selectDue: db.prepare<Params, TaskRow>(SQL.selectDue),
-    claimTask: db.prepare<Params, TaskRow>(SQL.claimTask),
+    claimTask: db.prepare<Params>(SQL.claimTask),
     endTask: db.prepare<Params, TaskRow>(SQL.endTask),
-    completeTask: db.prepare<Params, TaskRow>(SQL.completeTask),
-    releaseTask: db.prepare<Params, TaskRow>(SQL.releaseTask),
+    completeTask: db.prepare<Params, EventSubjectRow>(SQL.completeTask),
+    releaseTask: db.prepare<Params, EventSubjectRow>(SQL.releaseTask),
     openAttempt: db.prepare<Params>(SQL.openAttempt),
     closeAttempt: db.prepare<Params>(SQL.closeAttempt),
     listAttempts: db.prepare<[string], AttemptRow>(SQL.listAttempts),

@@ -36,6 +36,9 @@ import { eventData, listQuery, prepareStatements, rowToAttempt, rowToEvent, rowT
 
 type EventData = Record<string, unknown> | null;
 
+/** What an event row needs to know of its task. */
+type EventSubject = Pick<Task, 'id' | 'namespace' | 'name' | 'attempts'>;
+
 const NO_LEASE = { leaseOwner: null, leaseToken: null, leaseExpiresAt: null } as const;
 
 const EDITABLE_FIELDS = [
@@ -141,7 +144,7 @@ export class SqliteStore implements TaskStore {
   }
 
   /** Writes one event; `attempt` is the task's attempt count after the change. */
-  private event(task: Task, type: TaskEventType, at: number, data: EventData = null): void {
+  private event(task: EventSubject, type: TaskEventType, at: number, data: EventData = null): void {
     this.q.insertEvent.run({
       taskId: task.id,
       namespace: task.namespace,
@@ -202,7 +205,7 @@ export class SqliteStore implements TaskStore {
           updatedAt: now,
           finishedAt: null,
         };
-        const toInsert: Task = claimed
+        const task: Task = claimed
           ? {
               ...fresh,
               state: 'running',
@@ -212,7 +215,7 @@ export class SqliteStore implements TaskStore {
               leaseExpiresAt: leaseExpiry(input, now, claim.lease.graceMs),
             }
           : fresh;
-        const task = rowToTask(this.q.insertTask.get(taskParams(toInsert)) as TaskRow);
+        this.q.insertTask.run(taskParams(task));
         this.event(fresh, 'created', now);
         if (claimed) {
           claimedCount++;
@@ -282,15 +285,24 @@ export class SqliteStore implements TaskStore {
           this.event(ended, 'failed', now, { error });
           result.ended.push(ended);
         } else {
-          const claimed = rowToTask(
-            this.q.claimTask.get({
-              id: task.id,
-              owner: lease.owner,
-              token: newLeaseToken(),
-              expiresAt: leaseExpiry(task, now, lease.graceMs),
-              now,
-            }) as TaskRow,
-          );
+          // Built from the row already read rather than RETURNING *: materializing every column
+          // again cost more than the update itself (measured, 1,000-row claims).
+          const claimed: Task = {
+            ...task,
+            state: 'running',
+            attempts: task.attempts + 1,
+            leaseOwner: lease.owner,
+            leaseToken: newLeaseToken(),
+            leaseExpiresAt: leaseExpiry(task, now, lease.graceMs),
+            updatedAt: now,
+          };
+          this.q.claimTask.run({
+            id: claimed.id,
+            owner: claimed.leaseOwner,
+            token: claimed.leaseToken,
+            expiresAt: claimed.leaseExpiresAt,
+            now,
+          });
           this.openAttempt(claimed, now);
           this.event(claimed, 'claimed', now, { lease_owner: lease.owner });
           result.claimed.push(claimed);
@@ -304,10 +316,10 @@ export class SqliteStore implements TaskStore {
     return this.write(() =>
       outcomes.map((outcome) => {
         const effect = outcomeEffect(outcome, now);
-        const row = this.q.completeTask.get({ id: outcome.id, token: outcome.leaseToken, now, ...effect });
-        if (!row) return { id: outcome.id, applied: false };
+        const subject = this.q.completeTask.get({ id: outcome.id, token: outcome.leaseToken, now, ...effect });
+        if (!subject) return { id: outcome.id, applied: false };
         this.closeAttempt(outcome.id, outcome.kind, outcome.endedAt, outcome.startedAt, effect.error);
-        this.event(rowToTask(row), effect.event, now, effect.data);
+        this.event(subject, effect.event, now, effect.data);
         return { id: outcome.id, applied: true };
       }),
     );
@@ -316,10 +328,10 @@ export class SqliteStore implements TaskStore {
   async taskRelease({ leases, now = Date.now() }: TaskReleaseParams): Promise<TaskCompleteResult[]> {
     return this.write(() =>
       leases.map(({ id, leaseToken }) => {
-        const row = this.q.releaseTask.get({ id, token: leaseToken, now });
-        if (!row) return { id, applied: false };
+        const subject = this.q.releaseTask.get({ id, token: leaseToken, now });
+        if (!subject) return { id, applied: false };
         this.closeAttempt(id, 'released', now);
-        this.event(rowToTask(row), 'released', now);
+        this.event(subject, 'released', now);
         return { id, applied: true };
       }),
     );

@@ -26,22 +26,21 @@ CREATE TABLE tasks (
   finished_at      INTEGER
 );
 
--- Claims walk only the scheduled tasks, oldest first; lease recovery walks only the running ones.
--- Partial, so finished tasks (the bulk of a long-lived table) cost these indexes nothing.
-CREATE INDEX tasks_claim_idx ON tasks (scheduled_at, id) WHERE state = 'scheduled';
+-- Claims walk the scheduled tasks oldest first through tasks_state_idx (state = 'scheduled', then
+-- time order), the same index that lists tasks by state. Lease recovery walks only the running
+-- ones. Every index costs each state change a delete and an insert, so there are as few as the
+-- claim, recovery and listing paths need (measured: a claim's row update was the largest cost).
+CREATE INDEX tasks_state_idx ON tasks (state, scheduled_at, id);
 CREATE INDEX tasks_lease_idx ON tasks (lease_expires_at) WHERE state = 'running';
 
 CREATE UNIQUE INDEX tasks_idempotency_idx ON tasks (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
--- Listing pages in (scheduled_at, id) order, optionally filtered by state, namespace or name.
+-- Listing pages in (scheduled_at, id) order; filters by namespace or name ride along this order.
 CREATE INDEX tasks_list_idx ON tasks (scheduled_at, id);
-CREATE INDEX tasks_list_state_idx ON tasks (state, scheduled_at, id);
-CREATE INDEX tasks_list_namespace_idx ON tasks (namespace, scheduled_at, id);
-CREATE INDEX tasks_list_name_idx ON tasks (name, scheduled_at, id);
 
 CREATE TABLE task_attempts (
-  id          INTEGER PRIMARY KEY AUTOINCREMENT,
-  task_id     TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+  id          INTEGER PRIMARY KEY,
+  task_id     TEXT NOT NULL,
   attempt     INTEGER NOT NULL,
   lease_owner TEXT NOT NULL,
   claimed_at  INTEGER NOT NULL,
@@ -52,11 +51,14 @@ CREATE TABLE task_attempts (
 );
 CREATE INDEX task_attempts_task_idx ON task_attempts (task_id);
 
--- AUTOINCREMENT so a sequence number is never reused, even after the newest events are deleted:
--- outbox readers resume from the last seq they saw.
+-- Read in seq order only (the outbox relay), so no other index: each one would cost every
+-- state change another B-tree insert. seq is the rowid (max + 1): outbox readers resume from the
+-- last seq they saw, which stays true as long as retention deletes the oldest events only.
+-- (AUTOINCREMENT would guard against reuse after deleting the newest, at the price of one more
+-- write per event.)
 CREATE TABLE task_events (
-  seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-  task_id   TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+  seq       INTEGER PRIMARY KEY,
+  task_id   TEXT NOT NULL,
   namespace TEXT NOT NULL,
   name      TEXT NOT NULL,
   type      TEXT NOT NULL,
@@ -64,4 +66,3 @@ CREATE TABLE task_events (
   at        INTEGER NOT NULL,
   data      TEXT
 );
-CREATE INDEX task_events_task_idx ON task_events (task_id);

@@ -1,0 +1,2 @@
+-- taskCountByState.
+SELECT state, count(*)::int AS count FROM tasks GROUP BY state;

