@@ -61,7 +61,8 @@ export function toNewTask(body: CreateTaskBody, at: string, id: string, idempote
     timeoutMs: body.timeout_ms ?? DEFAULT_TIMEOUT_MS,
     backoff: mergeBackoff(DEFAULT_BACKOFF, body.backoff),
   };
-  return { id, ...fields, idempotencyKey, requestHash: requestHash(fields) };
+  // The hash only tells a replay from a conflicting reuse of a key: without a key it is never read.
+  return { id, ...fields, idempotencyKey, requestHash: idempotencyKey === null ? null : requestHash(fields) };
 }
 
 /** All tasks of a batch, or the first error: nothing is stored unless every item is valid. */

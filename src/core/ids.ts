@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 
 /**
  * UUIDv7 (RFC 9562): 48 bits of epoch milliseconds then random bits, so ids sort by creation time
@@ -8,6 +8,19 @@ import { randomBytes, randomUUID } from 'node:crypto';
 let lastMs = 0;
 let sequence = 0;
 
+// Random bytes drawn 4 KiB at a time: one getrandom call per 256 ids instead of one each
+// (the per-id call showed up at ~4% of a batch-ingest profile).
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+function randomSlice(size: number): Buffer {
+  if (poolOffset + size > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  poolOffset += size;
+  return pool.subarray(poolOffset - size, poolOffset);
+}
+
 export function uuidv7(now: number = Date.now()): string {
   if (now <= lastMs) {
     sequence = (sequence + 1) & 0xfff;
@@ -15,9 +28,9 @@ export function uuidv7(now: number = Date.now()): string {
     now = lastMs;
   } else {
     lastMs = now;
-    sequence = randomBytes(2).readUInt16BE(0) & 0x7ff; // start low so the counter has room to grow
+    sequence = randomSlice(2).readUInt16BE(0) & 0x7ff; // start low so the counter has room to grow
   }
-  const bytes = randomBytes(16);
+  const bytes = Buffer.from(randomSlice(16));
   bytes.writeUIntBE(now, 0, 6);
   bytes[6] = 0x70 | (sequence >> 8);
   bytes[7] = sequence & 0xff;

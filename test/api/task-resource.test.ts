@@ -44,8 +44,9 @@ describe('toNewTask', () => {
       timeoutMs: 30_000,
       backoff: DEFAULT_BACKOFF,
       idempotencyKey: null,
-      requestHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      requestHash: null, // nothing to tell a replay from without a key
     });
+    expect(toNewTask(body, '', ID, 'k').requestHash).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('merges a partial backoff over the defaults', () => {
@@ -64,8 +65,8 @@ describe('toNewTask', () => {
     expect(b.requestHash).toBe(a.requestHash);
     const c = toNewTask({ ...body, payload: { x: 1, y: { b: 2, a: 2 } } }, '', ID, 'k1');
     expect(c.requestHash).not.toBe(a.requestHash);
-    expect(toNewTask({ ...body, namespace: 'other' }, '', ID, null).requestHash).not.toBe(
-      toNewTask(body, '', ID, null).requestHash,
+    expect(toNewTask({ ...body, namespace: 'other' }, '', ID, 'k').requestHash).not.toBe(
+      toNewTask(body, '', ID, 'k').requestHash,
     );
   });
 

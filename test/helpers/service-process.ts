@@ -9,6 +9,12 @@ import { join, resolve } from 'node:path';
 
 const BIN = resolve(import.meta.dirname, '../../bin/punctual.js');
 
+/** Services still running: killed when the test process exits, so a timed-out test leaves none behind. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 export interface ServiceProcess {
   url: string;
   pid: number;
@@ -49,9 +55,13 @@ export function launchService(
     env: { ...process.env, PUNCTUAL_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
   const logs: string[] = [];
   const exited = new Promise<number | string>((done) => {
-    child.on('exit', (code, signal) => done(code ?? signal ?? 'unknown'));
+    child.on('exit', (code, signal) => {
+      live.delete(child);
+      done(code ?? signal ?? 'unknown');
+    });
   });
   const listening = new Promise<string>((done, fail) => {
     let buffered = '';
