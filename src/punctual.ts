@@ -71,7 +71,7 @@ export class Punctual implements TaskService {
   }
 
   async start(): Promise<void> {
-    this.dispatcher.start();
+    await this.dispatcher.start();
     this.ready = true;
     this.logger.info({ node: this.nodeId }, 'dispatcher started');
   }

@@ -28,6 +28,9 @@ import type { Logger } from './logger.ts';
 import { StoreClock } from './store-clock.ts';
 import { TimerQueue } from './timer-queue.ts';
 
+/** How often a node re-reads a server store's clock (clocks drift and get stepped). */
+const CLOCK_SYNC_MS = 10_000;
+
 export interface DispatcherOptions {
   store: TaskStore;
   clock: Clock;
@@ -83,6 +86,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private ticking: Promise<void> | null = null;
   private wakeRequested = false;
   private unsubscribe: (() => void) | undefined;
+  private clockSyncTimer: NodeJS.Timeout | null = null;
   private claimFailures = 0;
 
   constructor(options: DispatcherOptions) {
@@ -138,9 +142,23 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     return this.completer.staleCount;
   }
 
-  start(): void {
+  /** Start claiming; with a server clock, align to it first (and every CLOCK_SYNC_MS after). */
+  async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    if (this.storeClock) {
+      const storeClock = this.storeClock;
+      const sync = (): Promise<void> =>
+        storeClock
+          .sync(() => this.store.timeNow())
+          .catch((error: unknown) => {
+            this.logger.warn({ err: error }, 'reading the store clock failed; keeping the last offset');
+          });
+      await sync();
+      this.logger.info({ offsetMs: storeClock.offsetMs }, 'aligned to the store clock');
+      this.clockSyncTimer = setInterval(() => void sync(), CLOCK_SYNC_MS);
+      this.clockSyncTimer.unref();
+    }
     // Another node made tasks schedulable: claim now if any falls within our lookahead.
     this.unsubscribe = this.store.onTasksAvailable?.((earliestDueAt) => {
       if (earliestDueAt < this.clock.now() + this.lookaheadMs) this.wake();
@@ -178,6 +196,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (!this.running) return;
     this.running = false;
     this.unsubscribe?.();
+    if (this.clockSyncTimer) clearInterval(this.clockSyncTimer);
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
     await this.ticking;
@@ -254,13 +273,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const limit = this.claimLimit();
     if (limit > 0) {
       try {
-        const localStart = Date.now();
-        const { claimed, ended, now } = await this.store.taskClaimDue({
+        const { claimed, ended } = await this.store.taskClaimDue({
           lease: { owner: this.owner, graceMs: this.leaseGraceMs },
           lookaheadMs: this.lookaheadMs,
           limit,
         });
-        this.storeClock?.observe(localStart, Date.now(), now);
         this.claimFailures = 0;
         if (ended.length > 0) this.emit('ended', ended);
         if (claimed.length > 0) this.accept(claimed);

@@ -155,6 +155,9 @@ export interface EventListParams {
 export interface TaskStore {
   readonly capabilities: StoreCapabilities;
 
+  /** The store's clock, read as cheaply as possible (nodes align their timers to it). */
+  timeNow(): Promise<number>;
+
   /** Apply pending schema migrations. Safe to call on every start, and from several nodes. */
   migrate(): Promise<void>;
   close(): Promise<void>;

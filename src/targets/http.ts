@@ -1,6 +1,13 @@
 /**
  * The webhook target: sends the task to a URL and reads the status code as the attempt's result.
+ *
+ * It uses undici's `request` rather than `fetch`: on our 2-core benchmark machine fetch cost
+ * 700–1,200 µs of CPU per webhook (client and receiver together) against ~300 µs, and capped a
+ * node near 1,000 webhooks/s — the whole budget of a steady 1,000 tasks/s. `request` also never
+ * follows redirects, which is what we want.
  */
+import { STATUS_CODES } from 'node:http';
+import { Agent, type Dispatcher, request } from 'undici';
 import pkg from '../../package.json' with { type: 'json' };
 import type { HttpTarget, Task } from '../core/task.ts';
 import { formatRfc3339 } from '../core/time.ts';
@@ -11,7 +18,11 @@ export interface HttpWebhookTargetOptions {
   userAgent?: string;
   /** Most bytes of a response body read before the stream is canceled. */
   maxResponseBytes?: number;
+  /** Connections kept per origin (default 128: above the executor's default concurrency). */
+  connectionsPerOrigin?: number;
 }
+
+type RequestOptions = NonNullable<Parameters<typeof request>[1]>;
 
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 const ERROR_BODY_CHARS = 200;
@@ -33,54 +44,62 @@ const NETWORK_ERRORS: Record<string, string> = {
 export class HttpWebhookTarget implements Target {
   private readonly userAgent: string;
   private readonly maxResponseBytes: number;
+  private readonly agent: Agent;
 
   constructor(options: HttpWebhookTargetOptions = {}) {
     this.userAgent = options.userAgent ?? `punctual/${pkg.version}`;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.agent = new Agent({ connections: options.connectionsPerOrigin ?? 128 });
+  }
+
+  /** Close idle connections (at shutdown). */
+  close(): Promise<void> {
+    return this.agent.close();
   }
 
   async run(task: Task, ctx: RunContext): Promise<TargetResult> {
     const target = task.target;
     if (target?.type !== 'http') return permanent('the task has no http target');
-    let request: { url: URL; init: RequestInit };
+    let built: { url: URL; options: RequestOptions };
     try {
-      request = this.buildRequest(task, target, ctx);
+      built = this.buildRequest(task, target, ctx);
     } catch (err) {
       // A bad URL or header cannot get better on retry.
       return permanent(`invalid http target: ${messageOf(err)}`);
     }
 
-    let response: Response;
+    let response: Awaited<ReturnType<typeof request>>;
     try {
-      response = await fetch(request.url, request.init);
+      response = await request(built.url, built.options);
     } catch (err) {
       if (ctx.signal.aborted) return retryable(abortMessage(ctx.signal, task));
       return retryable(networkErrorText(err));
     }
 
-    const head = await this.drain(response);
-    const { status } = response;
+    const head = await this.drain(response.body);
+    const status = response.statusCode;
     // A 2xx means the receiver took the task, even if its body then broke off.
     if (status >= 200 && status < 300) return { ok: true };
 
-    const error = statusErrorText(response, head);
+    const error = statusErrorText(status, head);
     if (status >= 300 && status < 400) {
-      const location = response.headers.get('location');
+      const location = headerValue(response.headers.location);
       return permanent(`redirects are not followed: ${error}${location ? ` (location: ${location})` : ''}`);
     }
     if (status >= 500 || status === 408 || status === 429) {
       const retryAfterMs =
-        status === 429 || status === 503 ? parseRetryAfter(response.headers.get('retry-after')) : null;
+        status === 429 || status === 503 ? parseRetryAfter(headerValue(response.headers['retry-after'])) : null;
       return retryAfterMs === null ? retryable(error) : { ok: false, retryable: true, error, retryAfterMs };
     }
     return permanent(error);
   }
 
-  private buildRequest(task: Task, target: HttpTarget, ctx: RunContext): { url: URL; init: RequestInit } {
+  private buildRequest(task: Task, target: HttpTarget, ctx: RunContext): { url: URL; options: RequestOptions } {
     const url = new URL(target.url);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported protocol ${url.protocol}`);
     const method = target.method ?? 'POST';
-    // The task's headers go first so they cannot overwrite the ones receivers rely on.
+    // The task's headers go first so they cannot overwrite the ones receivers rely on; Headers
+    // also validates names and values (a bad one is a permanent error, found before sending).
     const headers = new Headers(target.headers);
     headers.set('user-agent', this.userAgent);
     headers.set('punctual-task-id', task.id);
@@ -88,10 +107,10 @@ export class HttpWebhookTarget implements Target {
     headers.set('punctual-attempt', String(ctx.attempt));
     headers.set('idempotency-key', ctx.idempotencyKey);
     headers.set('punctual-scheduled-at', formatRfc3339(task.scheduledAt));
-    const init: RequestInit = { method, headers, redirect: 'manual', signal: ctx.signal };
+    const options: RequestOptions = { method, signal: ctx.signal, dispatcher: this.agent };
     if (method !== 'GET') {
       headers.set('content-type', 'application/json');
-      init.body = JSON.stringify({
+      options.body = JSON.stringify({
         id: task.id,
         name: task.name,
         description: task.description,
@@ -100,23 +119,21 @@ export class HttpWebhookTarget implements Target {
         attempt: ctx.attempt,
       });
     }
-    return { url, init };
+    options.headers = Object.fromEntries(headers);
+    return { url, options };
   }
 
   /**
    * Reads the body to free the connection, up to maxResponseBytes so a huge or endless response
    * cannot exhaust memory, and keeps only its first bytes for error texts.
    */
-  private async drain(response: Response): Promise<Uint8Array> {
-    if (!response.body) return new Uint8Array(0);
-    const reader = response.body.getReader();
+  private async drain(body: Dispatcher.ResponseData['body']): Promise<Uint8Array> {
     const head = new Uint8Array(Math.min(ERROR_BODY_BYTES, this.maxResponseBytes));
     let headLength = 0;
     let total = 0;
     try {
-      while (true) {
-        const { done, value } = await reader.read();
-        if (done) break;
+      for await (const chunk of body) {
+        const value = chunk as Buffer;
         if (headLength < head.length) {
           const part = value.subarray(0, head.length - headLength);
           head.set(part, headLength);
@@ -124,7 +141,7 @@ export class HttpWebhookTarget implements Target {
         }
         total += value.length;
         if (total >= this.maxResponseBytes) {
-          await reader.cancel();
+          body.destroy();
           break;
         }
       }
@@ -135,8 +152,14 @@ export class HttpWebhookTarget implements Target {
   }
 }
 
-function statusErrorText(response: Response, head: Uint8Array): string {
-  const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+function headerValue(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? (value[0] ?? null) : value;
+}
+
+function statusErrorText(statusCode: number, head: Uint8Array): string {
+  const reason = STATUS_CODES[statusCode];
+  const status = `HTTP ${statusCode}${reason ? ` ${reason}` : ''}`;
   const text = new TextDecoder().decode(head).replace(/\s+/g, ' ').trim();
   const snippet = [...text].slice(0, ERROR_BODY_CHARS).join('');
   return snippet === '' ? status : `${status}: ${snippet}`;
@@ -153,7 +176,7 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
-/** fetch reports every network failure as TypeError("fetch failed"); the cause says which one. */
+/** The error, or (as fetch-style errors do) its cause, carries the system error code. */
 function networkErrorText(err: unknown): string {
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String(cause.code) : undefined;

@@ -170,6 +170,11 @@ export class SqliteStore implements TaskStore {
     this.q.openAttempt.run({ taskId: task.id, attempt: task.attempts, leaseOwner: task.leaseOwner, claimedAt: now });
   }
 
+  /** The process's clock: an embedded store keeps no other. */
+  async timeNow(): Promise<number> {
+    return Date.now();
+  }
+
   async migrate(): Promise<void> {
     runMigrations(this.db);
   }

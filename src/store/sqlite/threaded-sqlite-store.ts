@@ -54,6 +54,11 @@ export class ThreadedSqliteStore implements TaskStore {
     return new ThreadedSqliteStore(options.path);
   }
 
+  /** The process's clock: an embedded store keeps no other. */
+  async timeNow(): Promise<number> {
+    return Date.now();
+  }
+
   migrate(): Promise<void> {
     return this.call('migrate', undefined);
   }
