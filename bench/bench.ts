@@ -5,7 +5,7 @@
  * bench/results/core-<store>-<date>.json. See bench/README.md for what each scenario measures.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { freshStore, installCleanup, storeLabel } from './lib/env.ts';
@@ -80,6 +80,20 @@ async function storeDriver(spec: string): Promise<string> {
   }
 }
 
+/** The newest modification time under src/: a change during the run mixes two versions. */
+function newestSourceChange(): number {
+  let newest = 0;
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else newest = Math.max(newest, statSync(path).mtimeMs);
+    }
+  };
+  walk(join(import.meta.dirname, '..', 'src'));
+  return newest;
+}
+
 /** The commit measured, and whether the working tree had changes (read-only git commands). */
 function sourceVersion(): { commit: string; changedFiles: number } | null {
   try {
@@ -131,6 +145,7 @@ async function main(): Promise<void> {
     (options.dispatch ? `\ndispatcher settings tried: ${describe(options.dispatch)}` : '');
   note(`${header}\nscenarios: ${options.scenarios.join(', ')}\n`);
 
+  const sourceAtStart = newestSourceChange();
   const results: ScenarioResult[] = [];
   const failures: Record<string, string> = {};
   for (const name of options.scenarios) {
@@ -145,6 +160,7 @@ async function main(): Promise<void> {
     }
   }
 
+  const sourceChanged = newestSourceChange() !== sourceAtStart;
   const table = renderTable(results);
   process.stdout.write(`\n${header}\n\n${table}\n`);
   if (results.some((r) => r.scenario === 'lateness')) {
@@ -164,7 +180,7 @@ async function main(): Promise<void> {
     benchmark: 'core',
     store,
     driver,
-    source: sourceVersion(),
+    source: { ...sourceVersion(), changedDuringRun: sourceChanged },
     quick: options.quick,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),

@@ -71,3 +71,19 @@ export function note(text: string): void {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/** A Punctual logger that shows the first few warnings and errors on stderr (the rest are counted). */
+export function benchLogger(label: string, limit = 5) {
+  let shown = 0;
+  let count = 0;
+  const show = (level: string) => (obj: object, msg?: string) => {
+    count++;
+    if (shown >= limit) return;
+    shown++;
+    const err = (obj as { err?: unknown }).err;
+    const detail = err instanceof Error ? `: ${err.message}` : '';
+    note(`  [${label}] ${level}: ${msg ?? ''}${detail}${shown === limit ? ' (further messages not shown)' : ''}`);
+  };
+  const noop = () => {};
+  return { info: noop, debug: noop, warn: show('warn'), error: show('error'), problems: () => count };
+}

@@ -7,7 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createPunctual, type DispatchSettings } from '../../../src/punctual.ts';
 import type { FreshStore } from '../env.ts';
 import type { ScenarioResult } from '../report.ts';
-import { distribution, fmtInt, fmtMs, note, progress, round, roundAll, sleep } from '../stats.ts';
+import { benchLogger, distribution, fmtInt, fmtMs, note, progress, round, roundAll, sleep } from '../stats.ts';
 import { NOOP, newTask } from '../tasks.ts';
 import { timedStore } from '../timed-store.ts';
 
@@ -43,7 +43,8 @@ function hiresClock(): () => number {
 
 export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promise<ScenarioResult> {
   const { store, stats, busyMs } = timedStore(await fresh.open());
-  const p = createPunctual({ store, ...o.settings });
+  const logger = benchLogger('lateness');
+  const p = createPunctual({ store, logger, ...o.settings });
   const now = hiresClock();
   const runs = new Map<string, number>();
   const handlerLateness: number[] = [];
@@ -178,6 +179,7 @@ export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promis
       unknown,
       succeededFlushed: succeeded,
       staleCompletions: stale,
+      loggedProblems: logger.problems(),
       countsByState: counts,
       eventLoopDelayMs: roundAll(loopDelay),
       storeBusyShare: round(busyShare),

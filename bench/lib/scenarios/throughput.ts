@@ -7,7 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createPunctual, type DispatchSettings } from '../../../src/punctual.ts';
 import type { FreshStore } from '../env.ts';
 import type { Row, ScenarioResult } from '../report.ts';
-import { fmtInt, fmtMs, note, progress, round, roundAll, sleep } from '../stats.ts';
+import { benchLogger, fmtInt, fmtMs, note, progress, round, roundAll, sleep } from '../stats.ts';
 import { NOOP, newTask } from '../tasks.ts';
 import { timedStore } from '../timed-store.ts';
 
@@ -45,7 +45,8 @@ async function runOne(fresh: FreshStore, o: ThroughputOptions, config: Throughpu
   const insertMs = performance.now() - insertStarted;
   note(`  [${config.label}] inserted ${fmtInt(o.count)} due tasks in ${(insertMs / 1000).toFixed(1)} s`);
 
-  const p = createPunctual({ store, ...config.settings });
+  const logger = benchLogger(`throughput ${config.label}`);
+  const p = createPunctual({ store, logger, ...config.settings });
   let ran = 0;
   let succeeded = 0;
   let other = 0;
@@ -105,6 +106,7 @@ async function runOne(fresh: FreshStore, o: ThroughputOptions, config: Throughpu
     succeededFlushed: succeeded,
     otherOutcomes: other,
     staleCompletions: stale,
+    loggedProblems: logger.problems(),
     countsByState: counts,
     storeBusyShare: round(storeBusyShare),
     eventLoopDelayMs: roundAll({ p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 }),
