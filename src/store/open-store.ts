@@ -1,9 +1,11 @@
 /**
- * Opens (and migrates) the store named by a URL such as `sqlite:./punctual.db`. Each scheme maps
+ * Opens (and migrates) the store named by a URL such as `sqlite:./punctual.db` or
+ * `postgres://punctual@db:5432/punctual?schema=punctual`. Each scheme maps
  * to an opener, so a new driver is one more entry in the table.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { PostgresStore } from './postgres/postgres-store.ts';
 import { ThreadedSqliteStore } from './sqlite/threaded-sqlite-store.ts';
 import type { TaskStore } from './store.ts';
 
@@ -11,6 +13,8 @@ type Opener = (location: string) => Promise<TaskStore>;
 
 const OPENERS: Record<string, Opener> = {
   sqlite: openSqlite,
+  postgres: (location) => openPostgres(`postgres:${location}`),
+  postgresql: (location) => openPostgres(`postgresql:${location}`),
 };
 
 /**
@@ -35,6 +39,11 @@ async function openSqlite(location: string): Promise<TaskStore> {
     throw error;
   }
   return store;
+}
+
+/** `postgres://user@host:port/database[?schema=NAME&pool=N]`: migrated, LISTEN/NOTIFY checked. */
+function openPostgres(url: string): Promise<TaskStore> {
+  return PostgresStore.open({ url });
 }
 
 export async function openStore(url: string): Promise<TaskStore> {

