@@ -195,7 +195,9 @@ export interface TaskStore {
   /**
    * Present when `capabilities.supportsNotify`: calls `listener` (on every node) when tasks become
    * schedulable — created unclaimed, released, retried, run now, rescheduled — with the earliest
-   * time among them, so a node wakes for a task due before its next poll. Returns an unsubscribe.
+   * time among them, so a node wakes for a task due before its next poll. After a gap in which
+   * notifications may have been lost (the listening connection broke), listeners are called with
+   * -Infinity: anything may be due. Returns an unsubscribe.
    */
   onTasksAvailable?(listener: (earliestDueAt: number) => void): () => void;
 }
