@@ -33,6 +33,7 @@ import type {
   TaskStore,
   TaskUpdateParams,
 } from '../store.ts';
+import { type ChangeRule, cancelRule, retryRule, runNowRule, updateRule } from '../task-changes.ts';
 import {
   CONNECT_TIMEOUT_MS,
   connectionOptions,
@@ -45,7 +46,6 @@ import { runPostgresMigrations } from './migrations.ts';
 import { Notifier, type TasksAvailableListener } from './notifier.ts';
 import type { AttemptRow, EventRow, Statement, TaskRow } from './queries.ts';
 import { completeParams, listQuery, rowToAttempt, rowToEvent, rowToTask, SQL, toJson } from './queries.ts';
-import { type ChangeRule, cancelRule, retryRule, runNowRule, updateRule } from './task-changes.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user@host:port/database[?schema=NAME&pool=N]` */

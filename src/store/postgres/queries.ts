@@ -8,7 +8,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Attempt, AttemptOutcome, Task, TaskEvent, TaskEventType, TaskState } from '../../core/task.ts';
+import type { Task, TaskEvent } from '../../core/task.ts';
+import {
+  type AttemptRow,
+  type EventRowOf,
+  rowToAttempt,
+  rowToEvent as sharedRowToEvent,
+  rowToTask as sharedRowToTask,
+  type TaskRowOf,
+  toJson,
+} from '../rows.ts';
 import type { TaskListParams, TaskOutcome } from '../store.ts';
 
 /** A statement: `name` identifies it as a prepared statement on each connection. */
@@ -37,109 +46,20 @@ export const SQL = {
   listEvents: load('list-events'),
 } as const;
 
-export interface TaskRow {
-  id: string;
-  namespace: string;
-  name: string;
-  description: string | null;
-  payload: unknown;
-  target: Task['target'];
-  state: TaskState;
-  scheduled_at: number;
-  deadline_at: number | null;
-  max_attempts: number;
-  timeout_ms: number;
-  backoff: Task['backoff'];
-  idempotency_key: string | null;
-  request_hash: string | null;
-  attempts: number;
-  lease_owner: string | null;
-  lease_token: string | null;
-  lease_expires_at: number | null;
-  last_error: string | null;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
-}
+/** PostgreSQL hands JSON columns back parsed (and bigints as numbers: see the pool's type parser). */
+export type TaskRow = TaskRowOf<unknown>;
+export type EventRow = EventRowOf<unknown>;
+export type { AttemptRow };
+export { rowToAttempt, toJson };
 
-export interface AttemptRow {
-  task_id: string;
-  attempt: number;
-  lease_owner: string;
-  claimed_at: number;
-  started_at: number | null;
-  ended_at: number | null;
-  outcome: AttemptOutcome | null;
-  error: string | null;
-}
-
-export interface EventRow {
-  seq: number;
-  task_id: string;
-  namespace: string;
-  name: string;
-  type: TaskEventType;
-  attempt: number;
-  at: number;
-  data: Record<string, unknown> | null;
-}
+const parsed = (value: unknown): unknown => value;
 
 export function rowToTask(row: TaskRow): Task {
-  return {
-    id: row.id,
-    namespace: row.namespace,
-    name: row.name,
-    description: row.description,
-    payload: row.payload,
-    target: row.target,
-    state: row.state,
-    scheduledAt: row.scheduled_at,
-    deadlineAt: row.deadline_at,
-    maxAttempts: row.max_attempts,
-    timeoutMs: row.timeout_ms,
-    backoff: row.backoff,
-    idempotencyKey: row.idempotency_key,
-    requestHash: row.request_hash,
-    attempts: row.attempts,
-    leaseOwner: row.lease_owner,
-    leaseToken: row.lease_token,
-    leaseExpiresAt: row.lease_expires_at,
-    lastError: row.last_error,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    finishedAt: row.finished_at,
-  };
-}
-
-export function rowToAttempt(row: AttemptRow): Attempt {
-  return {
-    taskId: row.task_id,
-    attempt: row.attempt,
-    leaseOwner: row.lease_owner,
-    claimedAt: row.claimed_at,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-    outcome: row.outcome,
-    error: row.error,
-  };
+  return sharedRowToTask(row, parsed);
 }
 
 export function rowToEvent(row: EventRow): TaskEvent {
-  return {
-    seq: row.seq,
-    taskId: row.task_id,
-    namespace: row.namespace,
-    name: row.name,
-    type: row.type,
-    attempt: row.attempt,
-    at: row.at,
-    data: row.data,
-  };
-}
-
-/** JSON columns are nullable: an absent (undefined) or null value is stored as SQL NULL, read as null. */
-export function toJson(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
+  return sharedRowToEvent(row, parsed);
 }
 
 /** Parameters of SQL.complete: one array per column, in the order of the outcomes. */

@@ -3,121 +3,38 @@
  * camelCase objects; rows come back snake_case and are mapped to the core types here.
  */
 import type Database from 'better-sqlite3';
-import type { Attempt, AttemptOutcome, Task, TaskEvent, TaskEventType, TaskState } from '../../core/task.ts';
+import type { Task, TaskEvent, TaskState } from '../../core/task.ts';
+import {
+  type AttemptRow,
+  type EventRowOf,
+  rowToAttempt,
+  rowToEvent as sharedRowToEvent,
+  rowToTask as sharedRowToTask,
+  type TaskRowOf,
+  toJson,
+} from '../rows.ts';
 import type { TaskListParams } from '../store.ts';
 
-export interface TaskRow {
-  id: string;
-  namespace: string;
-  name: string;
-  description: string | null;
-  payload: string | null;
-  target: string | null;
-  state: TaskState;
-  scheduled_at: number;
-  deadline_at: number | null;
-  max_attempts: number;
-  timeout_ms: number;
-  backoff: string;
-  idempotency_key: string | null;
-  request_hash: string | null;
-  attempts: number;
-  lease_owner: string | null;
-  lease_token: string | null;
-  lease_expires_at: number | null;
-  last_error: string | null;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
-}
+export type TaskRow = TaskRowOf<string>;
+export type EventRow = EventRowOf<string>;
+export type { AttemptRow };
 
-export interface AttemptRow {
-  task_id: string;
-  attempt: number;
-  lease_owner: string;
-  claimed_at: number;
-  started_at: number | null;
-  ended_at: number | null;
-  outcome: AttemptOutcome | null;
-  error: string | null;
-}
-
-export interface EventRow {
-  seq: number;
-  task_id: string;
-  namespace: string;
-  name: string;
-  type: TaskEventType;
-  attempt: number;
-  at: number;
-  data: string | null;
-}
-
-/** JSON columns are nullable TEXT: an absent (undefined) payload is stored as NULL and read as null. */
-function toJson(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
-}
-
-function fromJson<T>(text: string | null): T | null {
-  return text === null ? null : (JSON.parse(text) as T);
-}
+/** SQLite keeps JSON columns as TEXT. */
+const parseJson = (text: string): unknown => JSON.parse(text);
 
 export function rowToTask(row: TaskRow): Task {
-  return {
-    id: row.id,
-    namespace: row.namespace,
-    name: row.name,
-    description: row.description,
-    payload: fromJson(row.payload),
-    target: fromJson(row.target),
-    state: row.state,
-    scheduledAt: row.scheduled_at,
-    deadlineAt: row.deadline_at,
-    maxAttempts: row.max_attempts,
-    timeoutMs: row.timeout_ms,
-    backoff: JSON.parse(row.backoff),
-    idempotencyKey: row.idempotency_key,
-    requestHash: row.request_hash,
-    attempts: row.attempts,
-    leaseOwner: row.lease_owner,
-    leaseToken: row.lease_token,
-    leaseExpiresAt: row.lease_expires_at,
-    lastError: row.last_error,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    finishedAt: row.finished_at,
-  };
+  return sharedRowToTask(row, parseJson);
 }
+
+export function rowToEvent(row: EventRow): TaskEvent {
+  return sharedRowToEvent(row, parseJson);
+}
+
+export { rowToAttempt };
 
 /** Bind parameters for a whole task row (the JSON columns serialised). */
 export function taskParams(task: Task): Record<string, unknown> {
   return { ...task, payload: toJson(task.payload), target: toJson(task.target), backoff: JSON.stringify(task.backoff) };
-}
-
-export function rowToAttempt(row: AttemptRow): Attempt {
-  return {
-    taskId: row.task_id,
-    attempt: row.attempt,
-    leaseOwner: row.lease_owner,
-    claimedAt: row.claimed_at,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-    outcome: row.outcome,
-    error: row.error,
-  };
-}
-
-export function rowToEvent(row: EventRow): TaskEvent {
-  return {
-    seq: row.seq,
-    taskId: row.task_id,
-    namespace: row.namespace,
-    name: row.name,
-    type: row.type,
-    attempt: row.attempt,
-    at: row.at,
-    data: fromJson(row.data),
-  };
 }
 
 export function eventData(data: Record<string, unknown> | null): string | null {

@@ -30,37 +30,21 @@ import type {
   TaskUpdateParams,
 } from '../store.ts';
 import { leaseExpiry } from '../store.ts';
+import {
+  type ChangeRule,
+  cancelRule,
+  type EventData,
+  NO_LEASE,
+  retryRule,
+  runNowRule,
+  updateRule,
+} from '../task-changes.ts';
 import { runMigrations } from './migrations.ts';
 import type { Params, Statements, TaskRow } from './queries.ts';
 import { eventData, listQuery, prepareStatements, rowToAttempt, rowToEvent, rowToTask, taskParams } from './queries.ts';
 
-type EventData = Record<string, unknown> | null;
-
 /** What an event row needs to know of its task. */
 type EventSubject = Pick<Task, 'id' | 'namespace' | 'name' | 'attempts'>;
-
-const NO_LEASE = { leaseOwner: null, leaseToken: null, leaseExpiresAt: null } as const;
-
-const EDITABLE_FIELDS = [
-  'name',
-  'description',
-  'payload',
-  'target',
-  'scheduledAt',
-  'deadlineAt',
-  'maxAttempts',
-  'timeoutMs',
-  'backoff',
-] as const satisfies readonly (keyof TaskEdit)[];
-
-/** What an admin operation does to a task it found in an acceptable state. */
-interface Change {
-  task: Task;
-  event: TaskEventType;
-  data?: EventData;
-  /** Close the open attempt with this outcome (the caller held the task's lease). */
-  attemptOutcome?: AttemptOutcome;
-}
 
 interface OutcomeEffect {
   state: 'succeeded' | 'scheduled' | 'failed' | 'expired';
@@ -91,14 +75,6 @@ function outcomeEffect(outcome: TaskOutcome, now: number): OutcomeEffect {
     default:
       return { state: outcome.kind, scheduledAt: null, error: null, finishedAt: now, event: outcome.kind, data: null };
   }
-}
-
-function holdsLease(task: Task, leaseToken: string | undefined): boolean {
-  return task.state === 'running' && leaseToken !== undefined && task.leaseToken === leaseToken;
-}
-
-function snakeCase(field: string): string {
-  return field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
 export class SqliteStore implements TaskStore {
@@ -342,74 +318,35 @@ export class SqliteStore implements TaskStore {
     );
   }
 
-  /** Read, check and rewrite one task in a write transaction; `apply` returns undefined when the state forbids it. */
-  private change(id: string, now: number, apply: (task: Task) => Change | undefined): TaskChangeResult {
+  /** Read, check and rewrite one task in one write transaction, by one of the shared change rules. */
+  private change(id: string, now: number, rule: ChangeRule): TaskChangeResult {
     return this.write((): TaskChangeResult => {
       const row = this.q.getTask.get(id);
       if (!row) return { status: 'not_found' };
       const current = rowToTask(row);
-      const change = apply(current);
+      const change = rule(current, now);
       if (!change) return { status: 'invalid_state', task: current };
       const task = rowToTask(this.q.writeTask.get(taskParams({ ...change.task, updatedAt: now })) as TaskRow);
       if (change.attemptOutcome) this.closeAttempt(id, change.attemptOutcome, now);
-      this.event(task, change.event, now, change.data ?? null);
+      this.event(task, change.event, now, change.data);
       return { status: 'ok', task };
     });
   }
 
   async taskCancel({ id, now = Date.now(), leaseToken }: TaskCancelParams): Promise<TaskChangeResult> {
-    return this.change(id, now, (task) => {
-      if (task.state === 'scheduled') {
-        return { task: { ...task, state: 'canceled', finishedAt: now }, event: 'canceled' };
-      }
-      if (holdsLease(task, leaseToken)) {
-        return {
-          task: { ...task, ...NO_LEASE, state: 'canceled', finishedAt: now },
-          event: 'canceled',
-          attemptOutcome: 'canceled',
-        };
-      }
-      return undefined;
-    });
+    return this.change(id, now, cancelRule(leaseToken));
   }
 
   async taskUpdate({ id, now = Date.now(), changes, leaseToken }: TaskUpdateParams): Promise<TaskChangeResult> {
-    const fields = EDITABLE_FIELDS.filter((field) => changes[field] !== undefined);
-    const edits = Object.fromEntries(fields.map((field) => [field, changes[field]])) as Partial<Task>;
-    return this.change(id, now, (task) => {
-      const held = holdsLease(task, leaseToken);
-      if (task.state !== 'scheduled' && !held) return undefined;
-      const edited: Task = { ...task, ...edits };
-      const onlyRescheduled = fields.length === 1 && fields[0] === 'scheduledAt';
-      const event = onlyRescheduled ? 'rescheduled' : 'updated';
-      const data: EventData = onlyRescheduled
-        ? { scheduled_at: edited.scheduledAt, previous_scheduled_at: task.scheduledAt }
-        : { fields: fields.map(snakeCase) };
-      if (!held) return { task: edited, event, data };
-      // The holder had not started it: hand the task back with the attempt refunded, edits applied.
-      return {
-        task: { ...edited, ...NO_LEASE, state: 'scheduled', attempts: task.attempts - 1 },
-        event,
-        data: { ...data, lease_released: true },
-        attemptOutcome: 'released',
-      };
-    });
+    return this.change(id, now, updateRule(changes, leaseToken));
   }
 
   async taskRetry({ id, now = Date.now() }: TaskIdParams): Promise<TaskChangeResult> {
-    return this.change(id, now, (task) =>
-      task.state === 'failed'
-        ? { task: { ...task, state: 'scheduled', scheduledAt: now, attempts: 0, finishedAt: null }, event: 'retried' }
-        : undefined,
-    );
+    return this.change(id, now, retryRule);
   }
 
   async taskRunNow({ id, now = Date.now() }: TaskIdParams): Promise<TaskChangeResult> {
-    return this.change(id, now, (task) =>
-      task.state === 'scheduled'
-        ? { task: { ...task, scheduledAt: now }, event: 'run_now', data: { previous_scheduled_at: task.scheduledAt } }
-        : undefined,
-    );
+    return this.change(id, now, runNowRule);
   }
 
   async eventList({ afterSeq, limit }: EventListParams): Promise<TaskEvent[]> {

@@ -1,10 +1,10 @@
 /**
- * What cancel, update, retry and run-now do to a task, as pure functions: the store reads the
- * task, asks one of these for the change, and writes it fenced by the row version it read. The
- * rules are the SQLite driver's, one for one (the conformance suite holds both to them).
+ * What cancel, update, retry and run-now do to a task, as pure functions shared by every driver:
+ * a store reads the task, asks one of these for the change, and writes it atomically (SQLite in
+ * one write transaction, PostgreSQL fenced by the row version it read).
  */
-import type { AttemptOutcome, Task, TaskEventType } from '../../core/task.ts';
-import type { TaskEdit } from '../store.ts';
+import type { AttemptOutcome, Task, TaskEventType } from '../core/task.ts';
+import type { TaskEdit } from './store.ts';
 
 export type EventData = Record<string, unknown> | null;
 
@@ -20,7 +20,7 @@ export interface Change {
 /** Undefined when the task's state forbids the operation. */
 export type ChangeRule = (task: Task, now: number) => Change | undefined;
 
-const NO_LEASE = { leaseOwner: null, leaseToken: null, leaseExpiresAt: null } as const;
+export const NO_LEASE = { leaseOwner: null, leaseToken: null, leaseExpiresAt: null } as const;
 
 const EDITABLE_FIELDS = [
   'name',
