@@ -95,7 +95,9 @@ export class Executor {
     const { concurrency } = this.options;
     while (this.running.size < concurrency && this.readyHead < this.ready.length) {
       const task = this.ready[this.readyHead++] as Task;
-      void this.execute(task);
+      // Tasks that must not start are settled here, in the loop: settling them by recursion
+      // overflowed the stack when thousands in a row had lost their time (measured).
+      if (this.mayStart(task)) void this.execute(task);
     }
     // Compact the FIFO now and then instead of shifting on every start (O(1) amortized).
     if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
@@ -104,22 +106,26 @@ export class Executor {
     }
   }
 
-  private async execute(task: Task): Promise<void> {
-    const { clock, onOutcome } = this.options;
-    const startedAt = clock.now();
-    const lease = { id: task.id, leaseToken: task.leaseToken as string };
-    if (task.deadlineAt !== null && startedAt > task.deadlineAt) {
-      onOutcome({ ...lease, kind: 'expired', startedAt, endedAt: startedAt }, task);
-      this.pump();
-      return;
+  /** False (and the task settled) when it is past its deadline or its lease is too short. */
+  private mayStart(task: Task): boolean {
+    const now = this.options.clock.now();
+    if (task.deadlineAt !== null && now > task.deadlineAt) {
+      const lease = { id: task.id, leaseToken: task.leaseToken as string };
+      this.options.onOutcome({ ...lease, kind: 'expired', startedAt: now, endedAt: now }, task);
+      return false;
     }
     // Never start an attempt that could outlive its lease: once the lease ends, another node may
     // claim and run the same task, and that would be a duplicate in normal operation.
-    if (task.leaseExpiresAt !== null && startedAt + task.timeoutMs > task.leaseExpiresAt) {
+    if (task.leaseExpiresAt !== null && now + task.timeoutMs > task.leaseExpiresAt) {
       this.options.onLeaseTooShort(task);
-      this.pump();
-      return;
+      return false;
     }
+    return true;
+  }
+
+  private async execute(task: Task): Promise<void> {
+    const { clock, onOutcome } = this.options;
+    const startedAt = clock.now();
     const controller = new AbortController();
     this.running.set(task.id, controller);
     const timeout = setTimeout(() => controller.abort(new Error(`timeout after ${task.timeoutMs} ms`)), task.timeoutMs);
