@@ -37,7 +37,6 @@ export class Punctual implements TaskService {
   readonly store: TaskStore;
   readonly dispatcher: Dispatcher;
   readonly nodeId: string;
-  private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly handlers = new HandlerRegistry();
   private readonly http = new HttpWebhookTarget();
@@ -46,13 +45,12 @@ export class Punctual implements TaskService {
 
   constructor(options: PunctualOptions) {
     this.store = options.store;
-    this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.dispatcher = new Dispatcher({
       ...options,
       store: this.store,
-      clock: this.clock,
+      clock: options.clock ?? systemClock,
       logger: this.logger,
       owner: this.nodeId,
       resolveTarget: (task) => this.targetFor(task),

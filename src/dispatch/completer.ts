@@ -9,6 +9,7 @@
  * only those writes; the leases then expire and the tasks run again (at-least-once).
  */
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskCompleteResult, TaskOutcome, TaskStore } from '../store/store.ts';
 import type { Logger } from './logger.ts';
 
@@ -57,7 +58,11 @@ export class Completer extends EventEmitter<CompleterEvents> {
   async drain(): Promise<void> {
     while (this.buffer.length > 0 || this.flushing) {
       if (this.flushing) await this.flushing;
-      else await this.flush();
+      else {
+        // After a failed write, wait as the scheduled retry would instead of hammering the store.
+        if (this.failures > 0) await sleep(this.retryDelay());
+        await this.flush();
+      }
     }
   }
 

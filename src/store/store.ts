@@ -58,7 +58,7 @@ export interface TaskClaimDueParams {
 }
 
 export interface TaskClaimDueResult {
-  /** The store's time for this claim: callers align their timers to it (clock skew). */
+  /** The store's time this claim was judged at (read at the start of the statement). */
   now: number;
   /** Now running, leased to the caller, `attempts` already counted. Oldest first. */
   claimed: Task[];

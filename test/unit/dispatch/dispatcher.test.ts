@@ -278,4 +278,31 @@ describe('Dispatcher', () => {
     expect(failuresLeft).toBeLessThan(0);
     expect(await store.taskCountByState()).toMatchObject({ succeeded: 5 });
   });
+
+  it('backs off between write attempts while draining at shutdown, instead of hammering a down store', async () => {
+    const { store, cleanup } = await tempSqliteStore();
+    cleanups.push(cleanup);
+    let down = true;
+    let writes = 0;
+    const flaky: TaskStore = Object.create(store, {
+      taskComplete: {
+        value: (params: Parameters<TaskStore['taskComplete']>[0]) => {
+          writes += 1;
+          return down ? Promise.reject(new Error('database is unavailable')) : store.taskComplete(params);
+        },
+      },
+    });
+    const p = createPunctual({ store: flaky });
+    p.handle('job', () => {});
+    await p.start();
+    const ran = once(p.dispatcher, 'completed');
+    await p.createTasks([newTask()]);
+    await ran;
+    setTimeout(() => {
+      down = false;
+    }, 300);
+    await p.stop({ graceMs: 1_000 });
+    expect(await store.taskCountByState()).toMatchObject({ succeeded: 1 });
+    expect(writes).toBeLessThan(20); // a retry loop without backoff makes thousands in 300 ms
+  });
 });
