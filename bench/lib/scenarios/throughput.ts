@@ -121,7 +121,7 @@ export async function runThroughput(nextStore: () => FreshStore, o: ThroughputOp
     try {
       runs.push(await runOne(fresh, o, config));
     } finally {
-      fresh.dispose();
+      await fresh.dispose();
     }
   }
   const rows: Row[] = [];

@@ -58,11 +58,13 @@ export function parsePostgresUrl(url: string): PostgresConfig {
   return { connectionString: parsed.toString(), schema, poolSize, channel: `${CHANNEL_PREFIX}${schema}` };
 }
 
-/** The server settings each of our connections starts with (the libpq `options` parameter). */
-export function connectionOptions(schema: string, statementTimeoutMs: number | null): string {
-  const settings = [`-c search_path=${schema}`];
-  if (statementTimeoutMs !== null) settings.push(`-c statement_timeout=${statementTimeoutMs}`);
-  return settings.join(' ');
+/**
+ * The settings each pool connection gets before its first use. Sent as SQL rather than as the
+ * startup `options` parameter: PgBouncer drops that parameter (`ignore_startup_parameters`) or
+ * refuses the connection, and a dropped search_path would put every table in the wrong schema.
+ */
+export function sessionSettingsSql(schema: string, statementTimeoutMs: number): string {
+  return `SET search_path TO ${quoteIdentifier(schema)}; SET statement_timeout = ${statementTimeoutMs}`;
 }
 
 /** A schema or channel name, quoted as an SQL identifier (the pattern above admits no quote). */

@@ -36,11 +36,11 @@ import type {
 import { type ChangeRule, cancelRule, retryRule, runNowRule, updateRule } from '../task-changes.ts';
 import {
   CONNECT_TIMEOUT_MS,
-  connectionOptions,
   type PostgresConfig,
   parsePostgresUrl,
   QUERY_TIMEOUT_MS,
   STATEMENT_TIMEOUT_MS,
+  sessionSettingsSql,
 } from './connection-config.ts';
 import { runPostgresMigrations } from './migrations.ts';
 import { Notifier, type TasksAvailableListener } from './notifier.ts';
@@ -98,7 +98,9 @@ export class PostgresStore implements TaskStore {
       max: config.poolSize,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       query_timeout: QUERY_TIMEOUT_MS,
-      options: connectionOptions(config.schema, STATEMENT_TIMEOUT_MS),
+      onConnect: async (client) => {
+        await client.query(sessionSettingsSql(config.schema, STATEMENT_TIMEOUT_MS));
+      },
     });
     // An idle connection that breaks (server restart) is dropped by the pool; the next call opens another.
     this.pool.on('error', () => {});
@@ -107,20 +109,22 @@ export class PostgresStore implements TaskStore {
         ...connection,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
         query_timeout: CONNECT_TIMEOUT_MS * 2,
-        options: connectionOptions(config.schema, null),
       },
       channel: config.channel,
       notify: (payload) => this.pool.query('SELECT pg_notify($1, $2)', [config.channel, payload]),
     });
   }
 
-  /** Connects, migrates, and checks that notifications reach this node. */
+  /**
+   * Checks that notifications reach this node, then migrates: behind a pooler in transaction mode
+   * the store refuses before it writes anything.
+   */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     const store = new PostgresStore(parsePostgresUrl(options.url));
     try {
-      await store.migrate();
       await store.notifier.start();
       await store.notifier.verify(options.notifyCheckTimeoutMs ?? 3_000);
+      await store.migrate();
     } catch (error) {
       await store.close();
       throw error;
