@@ -9,6 +9,8 @@
 #   KAFKA_VERSION            Kafka release from Maven Central (default 4.4.0)
 #   KAFKA_PORT               client listener port (default 9092)
 #   KAFKA_CONTROLLER_PORT    KRaft controller listener port (default 9093)
+#   KAFKA_ADVERTISED_PORT    port the broker tells clients to use (default KAFKA_PORT; set it to put
+#                            a fault-injecting proxy between clients and the broker)
 #   KAFKA_DATA_DIR           data, config, log and pid file (default $TMPDIR/punctual-kafka-$KAFKA_PORT,
 #                            so `down` finds the broker from the port alone)
 #   KAFKA_HEAP               JVM heap flags (default -Xms256m -Xmx512m)
@@ -20,6 +22,7 @@ set -euo pipefail
 KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_ADVERTISED_PORT=${KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}
 KAFKA_DATA_DIR=${KAFKA_DATA_DIR:-${TMPDIR:-/tmp}/punctual-kafka-$KAFKA_PORT}
 KAFKA_HEAP=${KAFKA_HEAP:--Xms256m -Xmx512m}
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-60}
@@ -119,7 +122,7 @@ node.id=1
 # A static one-voter quorum: formatting needs no --standalone / --initial-controllers flag.
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
 listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_ADVERTISED_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT

@@ -5,16 +5,26 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { DynamoStore } from './dynamodb/dynamodb-store.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
 import { ThreadedSqliteStore } from './sqlite/threaded-sqlite-store.ts';
 import type { TaskStore } from './store.ts';
 
-type Opener = (location: string) => Promise<TaskStore>;
+export interface OpenOptions {
+  /**
+   * Create what the store needs (`punctual migrate`). SQL stores migrate on every open anyway; a
+   * DynamoDB table is only ever created when asked, and its absence is an error otherwise.
+   */
+  create?: boolean;
+}
+
+type Opener = (location: string, options: OpenOptions) => Promise<TaskStore>;
 
 const OPENERS: Record<string, Opener> = {
   sqlite: openSqlite,
   postgres: (location) => openPostgres(`postgres:${location}`),
   postgresql: (location) => openPostgres(`postgresql:${location}`),
+  dynamodb: (location, options) => DynamoStore.open({ url: `dynamodb:${location}`, create: options.create }),
 };
 
 /**
@@ -46,7 +56,7 @@ function openPostgres(url: string): Promise<TaskStore> {
   return PostgresStore.open({ url });
 }
 
-export async function openStore(url: string): Promise<TaskStore> {
+export async function openStore(url: string, options: OpenOptions = {}): Promise<TaskStore> {
   const colon = url.indexOf(':');
   const scheme = colon > 0 ? url.slice(0, colon).toLowerCase() : '';
   const opener = OPENERS[scheme];
@@ -58,5 +68,5 @@ export async function openStore(url: string): Promise<TaskStore> {
     const given = scheme === '' ? 'a URL without a scheme' : `"${scheme}:"`;
     throw new Error(`Unsupported store URL scheme: got ${given}; supported schemes are ${supported}`);
   }
-  return opener(url.slice(colon + 1));
+  return opener(url.slice(colon + 1), options);
 }

@@ -23,6 +23,8 @@ export interface StoreCapabilities {
    * (see dispatch/store-clock.ts). False for an embedded store, whose clock is the process's.
    */
   serverClock: boolean;
+  /** `eventList` works: the store keeps one table-wide event log in commit order. */
+  eventLog: boolean;
 }
 
 /** How long a lease lasts: from the task's time (or now, if later) for its timeout plus this grace. */
@@ -189,7 +191,10 @@ export interface TaskStore {
   /** scheduled → scheduled now. */
   taskRunNow(params: TaskIdParams): Promise<TaskChangeResult>;
 
-  /** The outbox: events in commit order, after a sequence number. */
+  /** One task's events, oldest first (its history). */
+  taskEvents(params: { id: string }): Promise<TaskEvent[]>;
+
+  /** The outbox: events in commit order, after a sequence number (when `capabilities.eventLog`). */
   eventList(params: EventListParams): Promise<TaskEvent[]>;
 
   /**

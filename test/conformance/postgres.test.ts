@@ -109,7 +109,12 @@ describe('postgres store', () => {
       const url = new URL(storeUrl(SERVER, { schema }));
       const store = await openStore(`${scheme}${url.toString().slice(url.protocol.length)}`);
       opened.push(store);
-      expect(store.capabilities).toEqual({ supportsNotify: true, maxBatchSize: 1000, serverClock: true });
+      expect(store.capabilities).toEqual({
+        supportsNotify: true,
+        maxBatchSize: 1000,
+        serverClock: true,
+        eventLog: true,
+      });
       expect(await store.taskCountByState()).toMatchObject({ scheduled: 0 });
     }
   });

@@ -127,27 +127,41 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
       return task;
     }
 
-    async function allEvents(afterSeq = 0): Promise<TaskEvent[]> {
+    /** Every event in the store: its table-wide log where it keeps one, else each task's own events. */
+    async function allEvents(): Promise<TaskEvent[]> {
       const events: TaskEvent[] = [];
-      for (let page = await store.eventList({ afterSeq, limit: 100 }); page.length > 0; ) {
-        events.push(...page);
-        page = await store.eventList({ afterSeq: page.at(-1)?.seq ?? 0, limit: 100 });
+      if (store.capabilities.eventLog) {
+        for (let page = await store.eventList({ afterSeq: 0, limit: 100 }); page.length > 0; ) {
+          events.push(...page);
+          page = await store.eventList({ afterSeq: page.at(-1)?.seq ?? 0, limit: 100 });
+        }
+        return events;
+      }
+      for (let page = await store.taskList({ limit: 100 }); page.length > 0; ) {
+        for (const task of page) events.push(...(await store.taskEvents({ id: task.id })));
+        const last = must(page.at(-1));
+        page = await store.taskList({ limit: 100, after: { scheduledAt: last.scheduledAt, id: last.id } });
       }
       return events;
     }
 
-    async function lastSeq(): Promise<number> {
-      return (await allEvents()).at(-1)?.seq ?? 0;
+    /** The events written so far, to compare with later (eventsSince). */
+    async function eventsMark(): Promise<Set<string>> {
+      return new Set((await allEvents()).map((e) => `${e.taskId}/${e.seq}`));
     }
 
-    /** Asserts that exactly the given events (type and attempt, for `taskId`) were written after `seq`. */
+    async function eventsSince(mark: Set<string>): Promise<TaskEvent[]> {
+      return (await allEvents()).filter((e) => !mark.has(`${e.taskId}/${e.seq}`));
+    }
+
+    /** Asserts that exactly the given events (type and attempt, for `taskId`) were written after `mark`. */
     async function expectEventsSince(
-      seq: number,
+      mark: Set<string>,
       taskId: string,
       expected: [TaskEventType, number][],
       at: number,
     ): Promise<TaskEvent[]> {
-      const events = await allEvents(seq);
+      const events = await eventsSince(mark);
       expect(events.map((e) => [e.taskId, e.type, e.attempt, e.at])).toEqual(
         expected.map(([type, attempt]) => [taskId, type, attempt, at]),
       );
@@ -250,14 +264,14 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it("returns 'existing' with the first task for the same key and request hash, writing nothing", async () => {
         const first = await create({ idempotencyKey: 'k', requestHash: 'h' });
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const [again] = await store.taskCreate({
           tasks: [newTask({ idempotencyKey: 'k', requestHash: 'h' })],
           now: T0 + SECOND,
         });
         expect(again).toEqual({ status: 'existing', task: first });
         expect(await store.taskList({ namespace: ns, limit: 10 })).toEqual([first]);
-        expect(await allEvents(seq)).toEqual([]);
+        expect(await eventsSince(mark)).toEqual([]);
       });
 
       it("returns 'conflict' with the first task for the same key and a different request hash", async () => {
@@ -510,7 +524,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it('counts an attempt, leases the task to the caller and logs the claim', async () => {
         const task = await create();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const [claimed] = (await claimDue(T0 + 20)).claimed;
         expect(claimed).toEqual({
           ...task,
@@ -527,7 +541,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
             expect.objectContaining({ attempt: 1, leaseOwner: LEASE_A.owner, claimedAt: T0 + 20, outcome: null }),
           ],
         });
-        await expectEventsSince(seq, task.id, [['claimed', 1]], T0 + 20);
+        await expectEventsSince(mark, task.id, [['claimed', 1]], T0 + 20);
       });
 
       it('leases a task claimed ahead of its time from its scheduledAt', async () => {
@@ -543,7 +557,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it('reclaims a task whose lease expired, with a new token, logging the lost attempt lease_expired', async () => {
         const first = await createClaimed();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const [second] = (await claimDue(LEASE_END, { lease: LEASE_B })).claimed;
         expect(second).toMatchObject({ id: first.id, state: 'running', attempts: 2, leaseOwner: LEASE_B.owner });
         expect(second?.leaseToken).not.toBe(first.leaseToken);
@@ -552,7 +566,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
           [2, LEASE_B.owner, null],
         ]);
         await expectEventsSince(
-          seq,
+          mark,
           first.id,
           [
             ['lease_expired', 1],
@@ -570,7 +584,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
         const task = await createClaimed({ maxAttempts: 2 });
         const lease2 = leaseExpiry(task, LEASE_END, LEASE_A.graceMs);
         await claimDue(LEASE_END);
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const { claimed, ended } = await claimDue(lease2);
         expect(claimed).toEqual([]);
         expect(ended).toEqual([
@@ -587,7 +601,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
         expect(ended[0]?.lastError).toMatch(/lease expired/);
         expect((await get(task.id)).attemptLog.map((a) => a.outcome)).toEqual(['lease_expired', 'lease_expired']);
         const events = await expectEventsSince(
-          seq,
+          mark,
           task.id,
           [
             ['lease_expired', 2],
@@ -600,11 +614,11 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it('ends a task past its deadline expired instead of claiming it', async () => {
         const task = await create({ deadlineAt: T0 + 50 });
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const { claimed, ended } = await claimDue(T0 + 51);
         expect(claimed).toEqual([]);
         expect(ended).toEqual([{ ...task, state: 'expired', finishedAt: T0 + 51, updatedAt: T0 + 51 }]);
-        await expectEventsSince(seq, task.id, [['expired', 0]], T0 + 51);
+        await expectEventsSince(mark, task.id, [['expired', 0]], T0 + 51);
       });
 
       it('still claims a task whose deadline is now', async () => {
@@ -614,7 +628,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it('ends a crashed task past its deadline expired, logging its attempt lease_expired', async () => {
         const task = await createClaimed({ deadlineAt: T0 + 10 * SECOND });
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const { claimed, ended } = await claimDue(LEASE_END);
         expect(claimed).toEqual([]);
         expect(ended).toEqual([
@@ -628,7 +642,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
         ]);
         expect((await get(task.id)).attemptLog.map((a) => a.outcome)).toEqual(['lease_expired']);
         await expectEventsSince(
-          seq,
+          mark,
           task.id,
           [
             ['lease_expired', 1],
@@ -670,7 +684,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
     describe('complete', () => {
       it('succeeded: finishes the task, clears the lease and logs the attempt', async () => {
         const task = await createClaimed();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const results = await store.taskComplete({
           outcomes: [outcome(task, { kind: 'succeeded' })],
           now: T0 + 2 * SECOND,
@@ -695,12 +709,12 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
             error: null,
           }),
         ]);
-        await expectEventsSince(seq, task.id, [['succeeded', 1]], T0 + 2 * SECOND);
+        await expectEventsSince(mark, task.id, [['succeeded', 1]], T0 + 2 * SECOND);
       });
 
       it('failed: records the error', async () => {
         const task = await createClaimed();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         await store.taskComplete({
           outcomes: [outcome(task, { kind: 'failed', error: 'HTTP 400' })],
           now: T0 + SECOND,
@@ -713,13 +727,13 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
           leaseToken: null,
         });
         expect(after.attemptLog[0]).toMatchObject({ outcome: 'failed', error: 'HTTP 400' });
-        const [event] = await expectEventsSince(seq, task.id, [['failed', 1]], T0 + SECOND);
+        const [event] = await expectEventsSince(mark, task.id, [['failed', 1]], T0 + SECOND);
         expect(event?.data).toEqual({ error: 'HTTP 400' });
       });
 
       it('retry: back to scheduled at retryAt, lease cleared, claimable again then', async () => {
         const task = await createClaimed();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const retryAt = T0 + 60 * SECOND;
         await store.taskComplete({
           outcomes: [outcome(task, { kind: 'retry', error: 'timeout', retryAt })],
@@ -735,7 +749,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
           leaseToken: null,
           leaseExpiresAt: null,
         });
-        const [event] = await expectEventsSince(seq, task.id, [['retry_scheduled', 1]], T0 + SECOND);
+        const [event] = await expectEventsSince(mark, task.id, [['retry_scheduled', 1]], T0 + SECOND);
         expect(event?.data).toEqual({ error: 'timeout', retry_at: retryAt });
         expect((await claimDue(retryAt - 1)).claimed).toEqual([]);
         expect((await claimDue(retryAt)).claimed).toEqual([expect.objectContaining({ id: task.id, attempts: 2 })]);
@@ -743,24 +757,24 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it('expired: finishes the task expired', async () => {
         const task = await createClaimed();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         await store.taskComplete({ outcomes: [outcome(task, { kind: 'expired' })], now: T0 + SECOND });
         expect(await get(task.id)).toMatchObject({ state: 'expired', finishedAt: T0 + SECOND, leaseToken: null });
         expect((await get(task.id)).attemptLog[0]?.outcome).toBe('expired');
-        await expectEventsSince(seq, task.id, [['expired', 1]], T0 + SECOND);
+        await expectEventsSince(mark, task.id, [['expired', 1]], T0 + SECOND);
       });
 
       it('a stale lease token applies nothing', async () => {
         const task = await createClaimed();
         const before = await get(task.id);
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const results = await store.taskComplete({
           outcomes: [{ ...outcome(task, { kind: 'succeeded' }), leaseToken: 'stale' }],
           now: T0 + SECOND,
         });
         expect(results).toEqual([{ id: task.id, applied: false }]);
         expect(await get(task.id)).toEqual(before);
-        expect(await allEvents(seq)).toEqual([]);
+        expect(await eventsSince(mark)).toEqual([]);
       });
 
       it('applies only the valid outcomes of a mixed batch, and each lease once', async () => {
@@ -785,7 +799,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
     describe('release', () => {
       it('puts the task back to scheduled with the lease cleared and the attempt refunded', async () => {
         const task = await createClaimed();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const results = await store.taskRelease({
           leases: [{ id: task.id, leaseToken: tokenOf(task) }],
           now: T0 + SECOND,
@@ -801,7 +815,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
           leaseExpiresAt: null,
         });
         expect(after.attemptLog.map((a) => a.outcome)).toEqual(['released']);
-        await expectEventsSince(seq, task.id, [['released', 0]], T0 + SECOND);
+        await expectEventsSince(mark, task.id, [['released', 0]], T0 + SECOND);
         expect((await claimDue(T0 + SECOND, { lease: LEASE_B })).claimed).toEqual([
           expect.objectContaining({ id: task.id, attempts: 1 }),
         ]);
@@ -818,26 +832,26 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
     describe('cancel', () => {
       it('cancels a scheduled task', async () => {
         const task = await create();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const canceled = okTask(await store.taskCancel({ id: task.id, now: T0 + SECOND }));
         expect(canceled).toEqual({ ...task, state: 'canceled', finishedAt: T0 + SECOND, updatedAt: T0 + SECOND });
-        await expectEventsSince(seq, task.id, [['canceled', 0]], T0 + SECOND);
+        await expectEventsSince(mark, task.id, [['canceled', 0]], T0 + SECOND);
       });
 
       it('refuses a running task without its lease token, or with another', async () => {
         const task = await createClaimed();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         expect(await store.taskCancel({ id: task.id, now: T0 })).toEqual({ status: 'invalid_state', task });
         expect(await store.taskCancel({ id: task.id, now: T0, leaseToken: 'stale' })).toEqual({
           status: 'invalid_state',
           task,
         });
-        expect(await allEvents(seq)).toEqual([]);
+        expect(await eventsSince(mark)).toEqual([]);
       });
 
       it('cancels a running task for its lease holder', async () => {
         const task = await createClaimed();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const canceled = okTask(await store.taskCancel({ id: task.id, now: T0 + 5, leaseToken: tokenOf(task) }));
         expect(canceled).toMatchObject({
           state: 'canceled',
@@ -847,7 +861,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
           leaseExpiresAt: null,
         });
         expect((await get(task.id)).attemptLog.map((a) => a.outcome)).toEqual(['canceled']);
-        await expectEventsSince(seq, task.id, [['canceled', 1]], T0 + 5);
+        await expectEventsSince(mark, task.id, [['canceled', 1]], T0 + 5);
       });
 
       it('refuses a task already finished', async () => {
@@ -867,7 +881,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
     describe('update', () => {
       it('applies the changes given to a scheduled task and keeps the rest', async () => {
         const task = await create({ description: 'old', deadlineAt: T0 + 100 * SECOND });
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const changes = {
           name: 'renamed',
           payload: { v: 2 },
@@ -880,7 +894,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
         const updated = okTask(await store.taskUpdate({ id: task.id, now: T0 + SECOND, changes }));
         expect(updated).toEqual({ ...task, ...changes, updatedAt: T0 + SECOND });
         expect(await get(task.id)).toEqual({ ...updated, attemptLog: [] });
-        await expectEventsSince(seq, task.id, [['updated', 0]], T0 + SECOND);
+        await expectEventsSince(mark, task.id, [['updated', 0]], T0 + SECOND);
       });
 
       it('clears nullable fields set to null', async () => {
@@ -897,9 +911,9 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it("writes 'rescheduled' when only scheduledAt changes", async () => {
         const task = await create();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         okTask(await store.taskUpdate({ id: task.id, now: T0, changes: { scheduledAt: T0 + 9 * SECOND } }));
-        await expectEventsSince(seq, task.id, [['rescheduled', 0]], T0);
+        await expectEventsSince(mark, task.id, [['rescheduled', 0]], T0);
       });
 
       it('refuses a running task without its lease token, finished tasks, and unknown ids', async () => {
@@ -920,7 +934,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it("the lease holder's edit releases the lease and refunds the attempt", async () => {
         const task = await createClaimed();
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const updated = okTask(
           await store.taskUpdate({
             id: task.id,
@@ -939,7 +953,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
           leaseExpiresAt: null,
         });
         expect((await get(task.id)).attemptLog.map((a) => a.outcome)).toEqual(['released']);
-        await expectEventsSince(seq, task.id, [['updated', 0]], T0 + 5);
+        await expectEventsSince(mark, task.id, [['updated', 0]], T0 + 5);
       });
     });
 
@@ -947,7 +961,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
       it('puts a failed task back to scheduled now with a fresh set of attempts', async () => {
         const task = await createClaimed({ maxAttempts: 1 });
         await store.taskComplete({ outcomes: [outcome(task, { kind: 'failed', error: 'boom' })], now: T0 + SECOND });
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const retried = okTask(await store.taskRetry({ id: task.id, now: T0 + 10 * SECOND }));
         expect(retried).toMatchObject({
           state: 'scheduled',
@@ -956,7 +970,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
           finishedAt: null,
           leaseToken: null,
         });
-        await expectEventsSince(seq, task.id, [['retried', 0]], T0 + 10 * SECOND);
+        await expectEventsSince(mark, task.id, [['retried', 0]], T0 + 10 * SECOND);
         expect((await claimDue(T0 + 10 * SECOND)).claimed).toEqual([
           expect.objectContaining({ id: task.id, attempts: 1 }),
         ]);
@@ -977,10 +991,10 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
     describe('runNow', () => {
       it('moves a scheduled task to now', async () => {
         const task = await create({ scheduledAt: T0 + 3_600 * SECOND });
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         const moved = okTask(await store.taskRunNow({ id: task.id, now: T0 + 7 }));
         expect(moved).toEqual({ ...task, scheduledAt: T0 + 7, updatedAt: T0 + 7 });
-        await expectEventsSince(seq, task.id, [['run_now', 0]], T0 + 7);
+        await expectEventsSince(mark, task.id, [['run_now', 0]], T0 + 7);
         expect((await claimDue(T0 + 7)).claimed.map((t) => t.id)).toEqual([task.id]);
       });
 
@@ -1022,7 +1036,8 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
         expect(new Set(seqs).size).toBe(seqs.length);
       });
 
-      it('eventList pages through every event once with afterSeq', async () => {
+      it('eventList pages through every event once with afterSeq', async (context) => {
+        if (!store.capabilities.eventLog) context.skip();
         await createMany(7);
         await claimDue(T0, { limit: 4 });
         const everything = await store.eventList({ afterSeq: 0, limit: 1_000 });
@@ -1038,7 +1053,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
 
       it('refused operations write no events', async () => {
         const running = await createClaimed({ idempotencyKey: 'k', requestHash: 'h' });
-        const seq = await lastSeq();
+        const mark = await eventsMark();
         await store.taskCreate({
           tasks: [
             newTask({ idempotencyKey: 'k', requestHash: 'h' }),
@@ -1056,7 +1071,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
         await store.taskRetry({ id: running.id, now: T0 });
         await store.taskRunNow({ id: running.id, now: T0 });
         await store.taskCancel({ id: uuidv7(), now: T0 });
-        expect(await allEvents(seq)).toEqual([]);
+        expect(await eventsSince(mark)).toEqual([]);
       });
     });
 

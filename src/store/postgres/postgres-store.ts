@@ -84,7 +84,12 @@ type CreateRow = {
 };
 
 export class PostgresStore implements TaskStore {
-  readonly capabilities: StoreCapabilities = { supportsNotify: true, maxBatchSize: 1000, serverClock: true };
+  readonly capabilities: StoreCapabilities = {
+    supportsNotify: true,
+    maxBatchSize: 1000,
+    serverClock: true,
+    eventLog: true,
+  };
   readonly config: PostgresConfig;
   private readonly pool: pg.Pool;
   private readonly notifier: Notifier;
@@ -353,6 +358,10 @@ export class PostgresStore implements TaskStore {
 
   taskRunNow({ id, now }: TaskIdParams): Promise<TaskChangeResult> {
     return this.change(id, now, runNowRule, true);
+  }
+
+  async taskEvents({ id }: { id: string }): Promise<TaskEvent[]> {
+    return (await this.run<EventRow>(SQL.listTaskEvents, [id])).map(rowToEvent);
   }
 
   /**

@@ -44,6 +44,7 @@ export const SQL = {
   countByState: load('count-by-state'),
   eventsHorizon: load('events-horizon'),
   listEvents: load('list-events'),
+  listTaskEvents: load('list-task-events'),
 } as const;
 
 /** PostgreSQL hands JSON columns back parsed (and bigints as numbers: see the pool's type parser). */

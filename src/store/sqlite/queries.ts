@@ -120,6 +120,7 @@ export const SQL = {
     VALUES (@taskId, @namespace, @name, @type, @attempt, @at, @data)`,
 
   listEvents: 'SELECT * FROM task_events WHERE seq > ? ORDER BY seq LIMIT ?',
+  listTaskEvents: 'SELECT * FROM task_events WHERE task_id = ? ORDER BY seq',
 
   countByState: 'SELECT state, count(*) AS count FROM tasks GROUP BY state',
 } as const;
@@ -143,6 +144,7 @@ export function prepareStatements(db: Database.Database) {
     listAttempts: db.prepare<[string], AttemptRow>(SQL.listAttempts),
     insertEvent: db.prepare<Params>(SQL.insertEvent),
     listEvents: db.prepare<[number, number], EventRow>(SQL.listEvents),
+    listTaskEvents: db.prepare<[string], EventRow>(SQL.listTaskEvents),
     countByState: db.prepare<[], { state: TaskState; count: number }>(SQL.countByState),
   };
 }

@@ -21,10 +21,8 @@ import type {
   TaskCompleteResult,
   TaskCreateParams,
   TaskCreateResult,
-  TaskEdit,
   TaskIdParams,
   TaskListParams,
-  TaskOutcome,
   TaskReleaseParams,
   TaskStore,
   TaskUpdateParams,
@@ -39,6 +37,7 @@ import {
   runNowRule,
   updateRule,
 } from '../task-changes.ts';
+import { decideClaim, leaseExpiredData, outcomeEffect } from '../transitions.ts';
 import { runMigrations } from './migrations.ts';
 import type { Params, Statements, TaskRow } from './queries.ts';
 import { eventData, listQuery, prepareStatements, rowToAttempt, rowToEvent, rowToTask, taskParams } from './queries.ts';
@@ -46,39 +45,13 @@ import { eventData, listQuery, prepareStatements, rowToAttempt, rowToEvent, rowT
 /** What an event row needs to know of its task. */
 type EventSubject = Pick<Task, 'id' | 'namespace' | 'name' | 'attempts'>;
 
-interface OutcomeEffect {
-  state: 'succeeded' | 'scheduled' | 'failed' | 'expired';
-  scheduledAt: number | null;
-  error: string | null;
-  finishedAt: number | null;
-  event: TaskEventType;
-  data: EventData;
-}
-
-/** How an outcome sets the task (bound into SQL.completeTask), and the event it writes. */
-function outcomeEffect(outcome: TaskOutcome, now: number): OutcomeEffect {
-  switch (outcome.kind) {
-    case 'retry': {
-      const { error, retryAt } = outcome;
-      const data = { error, retry_at: retryAt };
-      return { state: 'scheduled', scheduledAt: retryAt, error, finishedAt: null, event: 'retry_scheduled', data };
-    }
-    case 'failed':
-      return {
-        state: 'failed',
-        scheduledAt: null,
-        error: outcome.error,
-        finishedAt: now,
-        event: 'failed',
-        data: { error: outcome.error },
-      };
-    default:
-      return { state: outcome.kind, scheduledAt: null, error: null, finishedAt: now, event: outcome.kind, data: null };
-  }
-}
-
 export class SqliteStore implements TaskStore {
-  readonly capabilities: StoreCapabilities = { supportsNotify: false, maxBatchSize: 1000, serverClock: false };
+  readonly capabilities: StoreCapabilities = {
+    supportsNotify: false,
+    maxBatchSize: 1000,
+    serverClock: false,
+    eventLog: true,
+  };
   private readonly db: Database.Database;
   /** Runs a callback in a transaction; created once, used deferred for reads and immediate for writes. */
   private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -244,39 +217,16 @@ export class SqliteStore implements TaskStore {
     return this.write(() => {
       for (const row of this.q.selectDue.all({ now, until, limit })) {
         const task = rowToTask(row);
-        const crashed = task.state === 'running';
-        if (crashed) {
+        if (task.state === 'running') {
           // Its holder never reported back before the lease ran out: that attempt is over.
           this.closeAttempt(task.id, 'lease_expired', now);
-          this.event(task, 'lease_expired', now, {
-            lease_owner: task.leaseOwner,
-            lease_expires_at: task.leaseExpiresAt,
-          });
+          this.event(task, 'lease_expired', now, leaseExpiredData(task));
         }
-        if (task.deadlineAt !== null && task.deadlineAt < now) {
-          const ended = rowToTask(this.q.endTask.get({ id: task.id, state: 'expired', error: null, now }) as TaskRow);
-          this.event(ended, 'expired', now, { deadline_at: task.deadlineAt });
-          result.ended.push(ended);
-        } else if (crashed && task.attempts >= task.maxAttempts) {
-          // Counting claims, not outcomes, is what stops a task that kills its node from looping.
-          const error =
-            `lease expired on attempt ${task.attempts} of ${task.maxAttempts}: the node running the task ` +
-            'stopped before reporting an outcome, and no attempts are left';
-          const ended = rowToTask(this.q.endTask.get({ id: task.id, state: 'failed', error, now }) as TaskRow);
-          this.event(ended, 'failed', now, { error });
-          result.ended.push(ended);
-        } else {
+        const decision = decideClaim(task, now, lease);
+        if (decision.verdict === 'claimed') {
           // Built from the row already read rather than RETURNING *: materializing every column
           // again cost more than the update itself (measured, 1,000-row claims).
-          const claimed: Task = {
-            ...task,
-            state: 'running',
-            attempts: task.attempts + 1,
-            leaseOwner: lease.owner,
-            leaseToken: newLeaseToken(),
-            leaseExpiresAt: leaseExpiry(task, now, lease.graceMs),
-            updatedAt: now,
-          };
+          const claimed = decision.task;
           this.q.claimTask.run({
             id: claimed.id,
             owner: claimed.leaseOwner,
@@ -285,8 +235,13 @@ export class SqliteStore implements TaskStore {
             now,
           });
           this.openAttempt(claimed, now);
-          this.event(claimed, 'claimed', now, { lease_owner: lease.owner });
+          this.event(claimed, 'claimed', now, decision.data);
           result.claimed.push(claimed);
+        } else {
+          const error = decision.verdict === 'failed' ? decision.task.lastError : null;
+          const ended = rowToTask(this.q.endTask.get({ id: task.id, state: decision.verdict, error, now }) as TaskRow);
+          this.event(ended, decision.verdict, now, decision.data);
+          result.ended.push(ended);
         }
       }
       return result;
@@ -347,6 +302,10 @@ export class SqliteStore implements TaskStore {
 
   async taskRunNow({ id, now = Date.now() }: TaskIdParams): Promise<TaskChangeResult> {
     return this.change(id, now, runNowRule);
+  }
+
+  async taskEvents({ id }: { id: string }): Promise<TaskEvent[]> {
+    return this.read(() => this.q.listTaskEvents.all(id)).map(rowToEvent);
   }
 
   async eventList({ afterSeq, limit }: EventListParams): Promise<TaskEvent[]> {

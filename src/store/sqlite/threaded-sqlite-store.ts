@@ -35,7 +35,12 @@ interface Pending {
 }
 
 export class ThreadedSqliteStore implements TaskStore {
-  readonly capabilities: StoreCapabilities = { supportsNotify: false, maxBatchSize: 1000, serverClock: false };
+  readonly capabilities: StoreCapabilities = {
+    supportsNotify: false,
+    maxBatchSize: 1000,
+    serverClock: false,
+    eventLog: true,
+  };
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
@@ -102,6 +107,9 @@ export class ThreadedSqliteStore implements TaskStore {
   }
   taskRunNow(params: TaskIdParams): Promise<TaskChangeResult> {
     return this.call('taskRunNow', params);
+  }
+  taskEvents(params: { id: string }): Promise<TaskEvent[]> {
+    return this.call('taskEvents', params);
   }
   eventList(params: EventListParams): Promise<TaskEvent[]> {
     return this.call('eventList', params);
