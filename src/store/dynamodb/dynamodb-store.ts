@@ -17,6 +17,7 @@ import { TASK_STATES } from '../../core/task.ts';
 import { type AttemptRow, rowToAttempt, rowToTask, type TaskRowOf, toJson } from '../rows.ts';
 import type {
   EventListParams,
+  LeaseTerms,
   StoreCapabilities,
   TaskCancelParams,
   TaskChangeResult,
@@ -43,7 +44,7 @@ import {
   runNowRule,
   updateRule,
 } from '../task-changes.ts';
-import { decideClaim, leaseExpiredData, outcomeEffect } from '../transitions.ts';
+import { type ClaimDecision, decideClaim, leaseExpiredData, outcomeEffect } from '../transitions.ts';
 import { type DynamoConfig, parseDynamoUrl } from './config.ts';
 import { Db, type Item, inParallel, makeClient, PARALLEL_REQUESTS } from './db.ts';
 import {
@@ -96,6 +97,14 @@ interface Effects {
   closeAttempt?: Partial<AttemptRow> & Pick<AttemptRow, 'outcome'>;
   /** Open a new attempt (the task was claimed). */
   openAttempt?: boolean;
+}
+
+/** A schedule entry found by a claim. */
+interface Candidate {
+  time: number;
+  id: string;
+  key: Key;
+  writtenAt: number;
 }
 
 /** An entry left behind by a writer that crashed may still be in flight for this long: then it is stale. */
@@ -271,25 +280,42 @@ export class DynamoStore implements TaskStore {
   }
 
   /**
-   * Writes `next` over `current` (or as a new task) with the entry rules of the module comment.
-   * False when another writer changed the task since it was read: nothing of this write remains.
+   * Writes each `next` over its `current` with the entry rules of the module comment, entries and
+   * their deletions batched across the writes. False where another writer changed the task since
+   * it was read: nothing of that write remains.
    */
-  private async commit(current: Current | null, next: Task, effects: Effects, now: number): Promise<boolean> {
-    const previousEntry =
-      current?.item.entry_pk != null ? { pk: current.item.entry_pk, sk: current.item.entry_sk as string } : null;
-    const entry = this.entryFor(next, now);
-    const moved = entry !== null && (entry.pk !== previousEntry?.pk || entry.sk !== previousEntry?.sk);
-    if (moved) await this.putEntries([{ key: entry, id: next.id }], now);
-    const item = this.toItem(next, current?.item ?? null, moved ? entry : (previousEntry ?? null), effects, now);
-    const written = current
-      ? await this.db.put(item, 'v = :v', { ':v': current.item.v })
-      : await this.db.put(item, 'attribute_not_exists(pk)');
-    if (!written) {
-      if (moved) await this.db.delete(entry).catch(() => false);
-      return false;
-    }
-    if (previousEntry && (moved || entry === null)) await this.db.delete(previousEntry).catch(() => false);
-    return true;
+  private async commitMany(
+    writes: { current: Current; next: Task; effects: Effects }[],
+    now: number,
+  ): Promise<boolean[]> {
+    const plans = writes.map(({ current, next, effects }) => {
+      const previous =
+        current.item.entry_pk !== null ? { pk: current.item.entry_pk, sk: current.item.entry_sk as string } : null;
+      const entry = this.entryFor(next, now);
+      const moved = entry !== null && (entry.pk !== previous?.pk || entry.sk !== previous?.sk);
+      return { previous, entry, moved, item: this.toItem(next, current.item, entry, effects, now), v: current.item.v };
+    });
+    await this.putEntries(
+      plans.filter((p) => p.moved).map((p) => ({ key: p.entry as Key, id: p.item.id })),
+      now,
+    );
+    const written = await inParallel(plans, PARALLEL_REQUESTS, (p) => this.db.put(p.item, 'v = :v', { ':v': p.v }));
+    const leftovers: Key[] = [];
+    plans.forEach((p, i) => {
+      if (!written[i]) {
+        if (p.moved) leftovers.push(p.entry as Key); // the write lost a race: its new entry goes
+      } else if (p.previous && (p.moved || p.entry === null)) {
+        leftovers.push(p.previous); // the entry it replaced
+      }
+    });
+    // Best effort: an entry left behind is stale, and claimers clear stale entries.
+    await this.db.batchWrite([], leftovers).catch(() => {});
+    return written;
+  }
+
+  private async commit(current: Current, next: Task, effects: Effects, now: number): Promise<boolean> {
+    const [written] = await this.commitMany([{ current, next, effects }], now);
+    return written === true;
   }
 
   // ---- create ----
@@ -494,12 +520,9 @@ export class DynamoStore implements TaskStore {
       if (missing <= 0) break;
       const wave = candidates.slice(next, next + missing);
       next += wave.length;
-      const outcomes = await inParallel(wave, PARALLEL_REQUESTS, (candidate) =>
-        this.claimOne(candidate, tasks.get(candidate.id), lease, now, until),
-      );
-      for (const outcome of outcomes) {
-        if (outcome?.verdict === 'claimed') result.claimed.push(outcome.task);
-        else if (outcome) result.ended.push(outcome.task);
+      for (const decision of await this.claimWave(wave, tasks, lease, now, until)) {
+        if (decision.verdict === 'claimed') result.claimed.push(decision.task);
+        else result.ended.push(decision.task);
       }
     }
     const order = (a: Task, b: Task) => a.scheduledAt - b.scheduledAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -511,7 +534,7 @@ export class DynamoStore implements TaskStore {
   /** Entries due before `until` in one shard, from its watermark on; advances the watermark. */
   private async scanShard(shard: number, now: number, until: number, limit: number) {
     const mark: Watermark = await this.watermarks.read(shard);
-    const found: { time: number; id: string; key: Key; writtenAt: number }[] = [];
+    const found: Candidate[] = [];
     if (mark.bucket === null) return found;
     const last = this.watermarks.bucketOf(until);
     let firstNonEmpty: number | null = null;
@@ -540,42 +563,77 @@ export class DynamoStore implements TaskStore {
     return found;
   }
 
-  private async claimOne(
-    candidate: { key: Key; id: string; writtenAt: number },
-    read: Current | undefined,
-    lease: TaskClaimDueParams['lease'],
+  /**
+   * What claiming the task behind `candidate` writes, or undefined when there is nothing to claim:
+   * the entry is stale (then removed, once old enough that its writer cannot still be between
+   * putting it and writing the task), or the task is not due.
+   */
+  private async planClaim(
+    candidate: Candidate,
+    current: Current | null,
+    lease: LeaseTerms,
     now: number,
     until: number,
   ) {
-    let current = read ?? null;
-    for (let run = 1; run <= MAX_CHANGE_RUNS; run++) {
-      const pointsHere = current?.item.entry_pk === candidate.key.pk && current?.item.entry_sk === candidate.key.sk;
-      if (!current || !pointsHere) {
-        // The task moved on, or was never written: the entry is stale — unless its writer may still
-        // be between putting it and writing the task, so only old ones are removed.
-        if (now - candidate.writtenAt > ORPHAN_ENTRY_AGE_MS) await this.db.delete(candidate.key).catch(() => false);
-        return undefined;
-      }
-      const task = current.task;
-      const due =
-        (task.state === 'scheduled' && task.scheduledAt < until) ||
-        (task.state === 'running' && (task.leaseExpiresAt ?? Number.POSITIVE_INFINITY) <= now);
-      if (!due) return undefined;
-      const crashed = task.state === 'running';
-      const decision = decideClaim(task, now, lease);
-      const events: Effects['events'] = [];
-      // The lapsed lease belongs to the attempt before this claim.
-      if (crashed) events.push({ type: 'lease_expired', data: leaseExpiredData(task), attempt: task.attempts });
-      events.push({ type: decision.verdict, data: decision.data });
-      const effects: Effects = {
-        events,
-        closeAttempt: crashed ? { outcome: 'lease_expired', ended_at: now } : undefined,
-        openAttempt: decision.verdict === 'claimed',
-      };
-      if (await this.commit(current, decision.task, effects, now)) return decision;
-      current = await this.read(task.id);
+    const pointsHere = current?.item.entry_pk === candidate.key.pk && current?.item.entry_sk === candidate.key.sk;
+    if (!current || !pointsHere) {
+      if (now - candidate.writtenAt > ORPHAN_ENTRY_AGE_MS) await this.db.delete(candidate.key).catch(() => false);
+      return undefined;
     }
-    return undefined;
+    const task = current.task;
+    const due =
+      (task.state === 'scheduled' && task.scheduledAt < until) ||
+      (task.state === 'running' && (task.leaseExpiresAt ?? Number.POSITIVE_INFINITY) <= now);
+    if (!due) return undefined;
+    const crashed = task.state === 'running';
+    const decision = decideClaim(task, now, lease);
+    const events: Effects['events'] = [];
+    // The lapsed lease belongs to the attempt before this claim.
+    if (crashed) events.push({ type: 'lease_expired', data: leaseExpiredData(task), attempt: task.attempts });
+    events.push({ type: decision.verdict, data: decision.data });
+    const effects: Effects = {
+      events,
+      closeAttempt: crashed ? { outcome: 'lease_expired', ended_at: now } : undefined,
+      openAttempt: decision.verdict === 'claimed',
+    };
+    return { decision, write: { current, next: decision.task, effects } };
+  }
+
+  /** Claims a wave of candidates with batched writes; a write that lost a race is decided again on a fresh read. */
+  private async claimWave(
+    wave: Candidate[],
+    tasks: Map<string, Current>,
+    lease: LeaseTerms,
+    now: number,
+    until: number,
+  ): Promise<ClaimDecision[]> {
+    const plans = (
+      await inParallel(wave, PARALLEL_REQUESTS, async (candidate) => ({
+        candidate,
+        plan: await this.planClaim(candidate, tasks.get(candidate.id) ?? null, lease, now, until),
+      }))
+    ).filter((p) => p.plan !== undefined);
+    const written = await this.commitMany(
+      plans.map((p) => p.plan?.write as NonNullable<typeof p.plan>['write']),
+      now,
+    );
+    const decisions: ClaimDecision[] = [];
+    const lost: Candidate[] = [];
+    plans.forEach((p, i) => {
+      if (written[i]) decisions.push(p.plan?.decision as ClaimDecision);
+      else lost.push(p.candidate);
+    });
+    await inParallel(lost, PARALLEL_REQUESTS, async (candidate) => {
+      for (let run = 1; run <= MAX_CHANGE_RUNS; run++) {
+        const plan = await this.planClaim(candidate, await this.read(candidate.id), lease, now, until);
+        if (!plan) return;
+        if (await this.commit(plan.write.current, plan.write.next, plan.write.effects, now)) {
+          decisions.push(plan.decision);
+          return;
+        }
+      }
+    });
+    return decisions;
   }
 
   // ---- outcomes ----
@@ -618,6 +676,7 @@ export class DynamoStore implements TaskStore {
   /**
    * Applies each request to its task while the caller's lease token is the task's current one. The
    * same task may appear twice: the first request holding the lease applies, and fences the rest.
+   * One batched pass; a write that lost a race (the task changed after it was read) is tried again.
    */
   private async applyFenced<R extends { id: string; leaseToken: string }>(
     requests: R[],
@@ -625,27 +684,28 @@ export class DynamoStore implements TaskStore {
     apply: (request: R, task: Task) => { next: Task; effects: Effects },
   ): Promise<TaskCompleteResult[]> {
     if (requests.length === 0) return [];
-    const tasks = await this.readMany(requests.map((r) => r.id));
-    const byTask = new Map<string, number[]>();
-    for (const [i, r] of requests.entries()) byTask.set(r.id, [...(byTask.get(r.id) ?? []), i]);
     const applied = new Array<boolean>(requests.length).fill(false);
-    await inParallel([...byTask], PARALLEL_REQUESTS, async ([id, positions]) => {
-      let current = tasks.get(id) ?? null;
-      for (const position of positions) {
-        const request = requests[position] as R;
-        for (let run = 1; run <= MAX_CHANGE_RUNS && current; run++) {
-          const task = current.task;
-          if (task.state !== 'running' || task.leaseToken !== request.leaseToken) break;
-          const { next, effects } = apply(request, task);
-          if (await this.commit(current, next, effects, now)) {
-            applied[position] = true;
-            current = null; // the lease is gone: later requests for this task are fenced
-            break;
-          }
-          current = await this.read(id);
-        }
-      }
-    });
+    const holder = (current: Current) =>
+      requests.findIndex(
+        (r) =>
+          current.task.id === r.id &&
+          current.task.state === 'running' &&
+          current.task.leaseToken === r.leaseToken,
+      );
+    let pending = [...(await this.readMany(requests.map((r) => r.id))).values()];
+    for (let run = 1; run <= MAX_CHANGE_RUNS && pending.length > 0; run++) {
+      const writes = pending
+        .map((current) => ({ current, position: holder(current) }))
+        .filter(({ position }) => position >= 0)
+        .map(({ current, position }) => ({ current, position, ...apply(requests[position] as R, current.task) }));
+      const written = await this.commitMany(writes, now);
+      const raced: string[] = [];
+      writes.forEach((w, i) => {
+        if (written[i]) applied[w.position] = true;
+        else raced.push(w.current.task.id);
+      });
+      pending = raced.length > 0 ? [...(await this.readMany(raced)).values()] : [];
+    }
     return requests.map((r, i) => ({ id: r.id, applied: applied[i] as boolean }));
   }
 
