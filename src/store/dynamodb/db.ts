@@ -33,6 +33,11 @@ export const PARALLEL_REQUESTS = 16;
 
 const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false };
 
+/** DynamoDB refuses an empty ExpressionAttributeValues map. */
+function expressionValues(values: Values) {
+  return Object.keys(values).length > 0 ? marshall(values, MARSHALL) : undefined;
+}
+
 export function isConditionFailed(error: unknown): boolean {
   return (
     error instanceof ConditionalCheckFailedException ||
@@ -164,7 +169,7 @@ export class Db {
         TableName: this.table,
         ConsistentRead: rest.IndexName === undefined,
         ...rest,
-        ExpressionAttributeValues: marshall(values, MARSHALL),
+        ExpressionAttributeValues: expressionValues(values),
       }),
     );
     return { items: (result.Items ?? []).map((i) => unmarshall(i)), next: result.LastEvaluatedKey };
@@ -181,7 +186,7 @@ export class Db {
           TableName: this.table,
           ConsistentRead: true,
           ...rest,
-          ExpressionAttributeValues: marshall(values, MARSHALL),
+          ExpressionAttributeValues: expressionValues(values),
           ExclusiveStartKey: start,
         }),
       );

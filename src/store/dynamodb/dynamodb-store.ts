@@ -268,15 +268,21 @@ export class DynamoStore implements TaskStore {
   private async putEntries(entries: { key: Key; id: string }[], now: number): Promise<void> {
     if (entries.length === 0) return;
     await this.db.batchWrite(entries.map(({ key, id }) => ({ ...key, id, written_at: now })));
-    const earliest = new Map<number, number>();
+    // Per shard, the earliest bucket written: near ones touch the watermark, far ones ensure it exists.
+    const near = new Map<number, number>();
+    const far = new Map<number, number>();
     for (const { key, id } of entries) {
       const bucket = Date.parse(key.pk.split('#')[1] as string);
       const shard = this.shard(id);
-      if (this.watermarks.needsTouch(bucket, now) && bucket < (earliest.get(shard) ?? Number.POSITIVE_INFINITY)) {
-        earliest.set(shard, bucket);
-      }
+      const into = this.watermarks.needsTouch(bucket, now) ? near : far;
+      if (bucket < (into.get(shard) ?? Number.POSITIVE_INFINITY)) into.set(shard, bucket);
     }
-    await inParallel([...earliest], PARALLEL_REQUESTS, ([shard, bucket]) => this.watermarks.touch(shard, bucket));
+    await inParallel([...near], PARALLEL_REQUESTS, ([shard, bucket]) => this.watermarks.touch(shard, bucket));
+    await inParallel(
+      [...far].filter(([shard]) => !near.has(shard)),
+      PARALLEL_REQUESTS,
+      ([shard, bucket]) => this.watermarks.ensure(shard, bucket),
+    );
   }
 
   /**
@@ -687,10 +693,7 @@ export class DynamoStore implements TaskStore {
     const applied = new Array<boolean>(requests.length).fill(false);
     const holder = (current: Current) =>
       requests.findIndex(
-        (r) =>
-          current.task.id === r.id &&
-          current.task.state === 'running' &&
-          current.task.leaseToken === r.leaseToken,
+        (r) => current.task.id === r.id && current.task.state === 'running' && current.task.leaseToken === r.leaseToken,
       );
     let pending = [...(await this.readMany(requests.map((r) => r.id))).values()];
     for (let run = 1; run <= MAX_CHANGE_RUNS && pending.length > 0; run++) {

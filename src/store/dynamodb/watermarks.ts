@@ -14,7 +14,8 @@
  *
  * Entries far in the future (past the current bucket plus a clock-skew margin) cannot lie behind
  * any watermark, which never passes the current bucket: those writes skip the touch, so the common
- * case costs no extra write.
+ * case costs no extra write — except the first in a shard that has no watermark yet, which creates
+ * it at the entry's bucket (a claimer must not start a shard's watermark later than its entries).
  */
 import type { Db } from './db.ts';
 import { bucketStart, watermarkKey } from './keys.ts';
@@ -35,6 +36,8 @@ export interface Watermark {
 export class Watermarks {
   private readonly db: Db;
   private readonly bucketMs: number;
+  /** Shards whose watermark exists (they are never deleted): no need to ensure it again. */
+  private readonly existing = new Set<number>();
 
   constructor(db: Db, bucketMs: number) {
     this.db = db;
@@ -51,8 +54,16 @@ export class Watermarks {
     return { bucket: (item?.bucket as number | undefined) ?? null, touch: (item?.touch as number | undefined) ?? 0 };
   }
 
+  /** After writing a far-future entry in `shard`, in the bucket starting at `bucket`. */
+  async ensure(shard: number, bucket: number): Promise<void> {
+    if (this.existing.has(shard)) return;
+    await this.db.update(watermarkKey(shard), 'SET #b = if_not_exists(#b, :b)', { ':b': bucket }, { names: NAMES_B });
+    this.existing.add(shard);
+  }
+
   /** After writing entries in `shard` whose earliest bucket starts at `bucket`: see the module comment. */
   async touch(shard: number, bucket: number): Promise<void> {
+    this.existing.add(shard);
     const after = await this.db.update(watermarkKey(shard), 'ADD #t :one', { ':one': 1 }, { names: NAMES_T });
     const current = after?.bucket as number | undefined;
     if (current === undefined || current > bucket) {
