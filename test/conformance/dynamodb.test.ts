@@ -2,21 +2,15 @@
  * The shared TaskStore conformance suite against two independent DynamoDB-compatible servers,
  * dynalite (npm) and moto (PyPI), both started here; plus the DynamoDB-only checks.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Db, makeClient } from '../../src/store/dynamodb/db.ts';
 import { DynamoStore } from '../../src/store/dynamodb/dynamodb-store.ts';
 import { entryKey, taskKey } from '../../src/store/dynamodb/keys.ts';
 import { SHARD_LEASE_MS, ShardLeases } from '../../src/store/dynamodb/shard-leases.ts';
 import { Watermarks } from '../../src/store/dynamodb/watermarks.ts';
-import { type DynamoServer, type DynamoServerKind, startDynamoServer } from '../helpers/dynamodb-server.ts';
+import { type DynamoServer, type DynamoServerKind, startDynamoServer, tableUrl } from '../helpers/dynamodb-server.ts';
 import { makeTask } from '../helpers/task-factory.ts';
 import { describeTaskStoreConformance } from './task-store.conformance.ts';
-
-export function tableUrl(endpoint: string, options: Record<string, string> = {}): string {
-  const query = new URLSearchParams({ endpoint, region: 'us-east-1', ...options });
-  return `dynamodb://t_${randomBytes(6).toString('hex')}?${query}`;
-}
 
 // moto answers in tens of milliseconds and reads whole tables for a query: the 1,000-task tests
 // take it well over the default timeout.

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { Task } from '../../src/core/task.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { TaskStore } from '../../src/store/store.ts';
+import { allSucceeded, createSpread, deliveries, heldBy, nodeId } from '../helpers/cluster.ts';
 import { type Receiver, startReceiver } from '../helpers/http-receiver.ts';
 import { type PostgresServer, startPostgresServer } from '../helpers/postgres-server.ts';
 import { api, type ServiceProcess, startService } from '../helpers/service-process.ts';
@@ -42,64 +43,6 @@ function schemaUrl(base: string): string {
   return url.toString();
 }
 
-/** The node id a service logged at start ("dispatcher started"). */
-function nodeId(node: ServiceProcess): string {
-  for (const line of node.logs) {
-    const match = /"node":"([^"]+)".*dispatcher started/.exec(line);
-    if (match) return match[1] as string;
-  }
-  throw new Error('the node did not log its id');
-}
-
-/** Creates `count` webhook tasks due at `rate` per second from `firstDueAt`, spread over the nodes. */
-async function createSpread(firstDueAt: number, count: number, rate: number, url: string): Promise<string[]> {
-  const ids: string[] = [];
-  for (let offset = 0; offset < count; offset += 1_000) {
-    const tasks = Array.from({ length: Math.min(1_000, count - offset) }, (_, i) => ({
-      name: 'cluster',
-      scheduled_date: new Date(firstDueAt + Math.floor(((offset + i) * 1_000) / rate)).toISOString(),
-      timeout_ms: TIMEOUT_MS,
-      target: { type: 'http', url },
-    }));
-    const node = nodes[(offset / 1_000) % nodes.length] as ServiceProcess;
-    const { status, body } = await api(node.url, '/v1/tasks/batch', { body: { tasks } });
-    expect(status).toBe(200);
-    ids.push(...body.results.map((r: { task: { id: string } }) => r.task.id));
-  }
-  expect(Date.now()).toBeLessThan(firstDueAt); // all created before the first is due
-  return ids;
-}
-
-async function allSucceeded(store: TaskStore, count: number, timeoutMs: number): Promise<void> {
-  await waitUntil(async () => (await store.taskCountByState()).succeeded === count || undefined, {
-    timeoutMs,
-    intervalMs: 500,
-    what: `${count} tasks to succeed`,
-  });
-}
-
-function deliveries(r: Receiver): Map<string, number[]> {
-  const byTask = new Map<string, number[]>();
-  for (const request of r.requests) {
-    const id = String(request.headers['punctual-task-id']);
-    byTask.set(id, [...(byTask.get(id) ?? []), request.receivedAt]);
-  }
-  return byTask;
-}
-
-/** Tasks leased to `owner` whose time had come (started, or about to be): those a kill may repeat. */
-async function heldBy(store: TaskStore, owner: string): Promise<Task[]> {
-  const held: Task[] = [];
-  let after: { scheduledAt: number; id: string } | undefined;
-  for (;;) {
-    const page = await store.taskList({ state: 'running', limit: 1_000, after });
-    held.push(...page.filter((t) => t.leaseOwner === owner));
-    const last = page.at(-1);
-    if (!last || page.length < 1_000) return held;
-    after = { scheduledAt: last.scheduledAt, id: last.id };
-  }
-}
-
 async function startCluster(store: string, size: number): Promise<void> {
   nodes = await Promise.all(Array.from({ length: size }, () => startService({ store, env: NODE_ENV })));
 }
@@ -110,7 +53,13 @@ describe('three nodes on one PostgreSQL database', () => {
     receiver = await startReceiver();
     observer = await openStore(store);
     await startCluster(store, 3);
-    const ids = await createSpread(Date.now() + 10_000, 30_000, 1_000, `${receiver.url}/once`);
+    const ids = await createSpread(nodes, {
+      firstDueAt: Date.now() + 10_000,
+      count: 30_000,
+      rate: 1_000,
+      url: `${receiver.url}/once`,
+      timeoutMs: TIMEOUT_MS,
+    });
 
     await allSucceeded(observer, 30_000, 90_000);
     const byTask = deliveries(receiver);
@@ -125,7 +74,13 @@ describe('three nodes on one PostgreSQL database', () => {
     observer = await openStore(store);
     await startCluster(store, 3);
     const firstDueAt = Date.now() + 10_000;
-    const ids = await createSpread(firstDueAt, 30_000, 1_000, `${receiver.url}/kill`);
+    const ids = await createSpread(nodes, {
+      firstDueAt,
+      count: 30_000,
+      rate: 1_000,
+      url: `${receiver.url}/kill`,
+      timeoutMs: TIMEOUT_MS,
+    });
 
     let mayRepeat = 0;
     const orphaned: Task[] = [];
@@ -169,7 +124,13 @@ describe('a PostgreSQL outage', () => {
     await startCluster(store, 1);
     const node = nodes[0] as ServiceProcess;
     const firstDueAt = Date.now() + 5_000;
-    const ids = await createSpread(firstDueAt, 5_000, 250, `${receiver.url}/outage`);
+    const ids = await createSpread(nodes, {
+      firstDueAt,
+      count: 5_000,
+      rate: 250,
+      url: `${receiver.url}/outage`,
+      timeoutMs: TIMEOUT_MS,
+    });
 
     await waitUntil(() => Date.now() >= firstDueAt + 5_000 || undefined, { timeoutMs: 20_000, what: 'mid-run' });
     await server.down();

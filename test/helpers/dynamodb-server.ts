@@ -5,6 +5,7 @@
  * Clients need some credentials and a region (any values) but no real AWS account.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -102,4 +103,10 @@ export async function startDynamoServer(kind: DynamoServerKind): Promise<DynamoS
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** A store URL for a fresh table (`create` it on open) on a test server, with extra URL options. */
+export function tableUrl(endpoint: string, options: Record<string, string> = {}): string {
+  const query = new URLSearchParams({ endpoint, region: 'us-east-1', ...options });
+  return `dynamodb://t_${randomBytes(6).toString('hex')}?${query}`;
 }
