@@ -48,6 +48,10 @@ function sizes(quick: boolean) {
 
 function runScenario(name: ScenarioName, spec: string, options: BenchOptions): Promise<ScenarioResult> {
   const n = sizes(options.quick);
+  if (options.rate !== undefined) {
+    n.lateness = { ...n.lateness, ratePerSec: options.rate, count: options.rate * 20 };
+  }
+  if (options.count !== undefined) n.throughput = { ...n.throughput, count: options.count };
   const once = async (fn: (fresh: ReturnType<typeof freshStore>) => Promise<ScenarioResult>) => {
     const fresh = freshStore(spec);
     try {

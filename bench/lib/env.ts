@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { openStore } from '../../src/store/open-store.ts';
 import type { TaskStore } from '../../src/store/store.ts';
 import { type DynamoServer, startDynamoServer } from '../../test/helpers/dynamodb-server.ts';
-import { dropSchema, type PostgresServer, startPostgresServer, storeUrl } from '../../test/helpers/postgres-server.ts';
+import {
+  adminQuery,
+  dropSchema,
+  type PostgresServer,
+  startPostgresServer,
+  storeUrl,
+} from '../../test/helpers/postgres-server.ts';
 import { note } from './stats.ts';
 
 export interface FreshStore {
@@ -20,6 +26,11 @@ export interface FreshStore {
   open(): Promise<TaskStore>;
   /** Remove what was created (the temp directory, the schema). */
   dispose(): Promise<void>;
+  /**
+   * Let the database finish the aftermath of a bulk load (PostgreSQL: VACUUM ANALYZE and a
+   * CHECKPOINT), as a table that has held its rows for a while has; a no-op elsewhere.
+   */
+  settle(): Promise<void>;
 }
 
 /** Short name of the store for the report and the results file. */
@@ -78,13 +89,26 @@ export function freshStore(spec: string): FreshStore {
         rmSync(dir, { recursive: true, force: true });
         tempDirs.delete(dir);
       },
+      async settle() {},
     };
   }
   if (/^postgres(ql)?:/i.test(spec)) {
     // Every scenario (and every variant) in a schema of its own, dropped afterwards.
     const schema = `punctual_bench_${process.pid}_${++schemaCount}`;
     const url = storeUrl(spec, { schema });
-    return { url, file: undefined, open: () => openStore(url), dispose: () => dropSchema(spec, schema) };
+    return {
+      url,
+      file: undefined,
+      open: () => openStore(url),
+      dispose: () => dropSchema(spec, schema),
+      async settle() {
+        const [table] = await adminQuery<{ found: string | null }>(spec, 'SELECT to_regclass($1)::text AS found', [
+          `"${schema}".tasks`,
+        ]);
+        if (table?.found) await adminQuery(spec, `VACUUM ANALYZE "${schema}".tasks`);
+        await adminQuery(spec, 'CHECKPOINT');
+      },
+    };
   }
   if (/^dynamodb:/i.test(spec)) {
     // Every scenario in a table of its own (created here; left to the throwaway server, or the caller).
@@ -96,10 +120,11 @@ export function freshStore(spec: string): FreshStore {
       file: undefined,
       open: () => openStore(fresh, { create: true }),
       async dispose() {},
+      async settle() {},
     };
   }
   // Another server store: the bench cannot make it fresh, the caller points it at an empty one.
-  return { url: spec, file: undefined, open: () => openStore(spec), async dispose() {} };
+  return { url: spec, file: undefined, open: () => openStore(spec), async dispose() {}, async settle() {} };
 }
 
 export function trackChild(pid: number): void {

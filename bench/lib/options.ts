@@ -16,6 +16,10 @@ export interface BenchOptions {
   outDir: string | undefined;
   /** Dispatcher settings to try besides the defaults (--dispatch key=value). */
   dispatch: DispatchSettings | undefined;
+  /** Lateness: tasks due per second (20 s of them), instead of 1,000/s. */
+  rate: number | undefined;
+  /** Throughput: backlog size, instead of 100,000. */
+  count: number | undefined;
 }
 
 const DISPATCH_KEYS = [
@@ -39,6 +43,8 @@ export const USAGE = `Usage: npm run bench -- [options]
                    (may be given more than once)
   --quick          small counts: a smoke run of a minute or so, figures not meaningful
   --out DIR        directory for the raw JSON (default bench/results)
+  --rate N         lateness: N tasks due per second for 20 s (default 1,000/s); for slow stores
+  --count N        throughput: a backlog of N tasks (default 100,000)
   --dispatch K=V   a dispatcher setting to try (repeatable): lateness then runs with it, and
                    throughput runs the defaults then it (instead of its built-in variants).
                    Keys: ${DISPATCH_KEYS.join(', ')}
@@ -54,6 +60,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
       dispatch: { type: 'string', multiple: true },
+      rate: { type: 'string' },
+      count: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -71,7 +79,15 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     quick: values.quick as boolean,
     outDir: values.out,
     dispatch: values.dispatch ? parseDispatch(values.dispatch) : undefined,
+    rate: values.rate === undefined ? undefined : wholeNumber('--rate', values.rate),
+    count: values.count === undefined ? undefined : wholeNumber('--count', values.count),
   };
+}
+
+function wholeNumber(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${flag}: expected a whole number above 0, got "${text}"`);
+  return value;
 }
 
 function parseDispatch(pairs: string[]): DispatchSettings {

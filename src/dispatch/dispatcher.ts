@@ -32,6 +32,7 @@ import { TimerQueue } from './timer-queue.ts';
 const CLOCK_SYNC_MS = 10_000;
 /** Claims at least this many tasks when there is room (and only claims this large measure the store's cost). */
 const MIN_CLAIM = 20;
+const FIRST_CLAIM = 100;
 
 export interface DispatcherOptions {
   store: TaskStore;
@@ -249,7 +250,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private claimLimit(): number {
     const startable = this.executor.startableWithin(this.leaseGraceMs / 2) - this.executor.load;
     // A claim must also come back well within the grace: the leases it takes run from its start.
-    const timely = Math.max(MIN_CLAIM, Math.floor(this.leaseGraceMs / 4 / this.claimMsPerTask));
+    // Until a claim has shown what the store costs, claims stay small.
+    const timely =
+      this.claimMsPerTask === 0
+        ? FIRST_CLAIM
+        : Math.max(MIN_CLAIM, Math.floor(this.leaseGraceMs / 4 / this.claimMsPerTask));
     return Math.max(0, Math.min(this.claimBatchSize, this.maxHeld - this.held, startable, timely));
   }
 

@@ -299,6 +299,55 @@ describe('postgres store', () => {
     }
   });
 
+  it('looks completions up by id even when statistics say no task runs', async () => {
+    const schema = randomSchema();
+    await open({}, schema);
+    const insert = (count: number, state: string, prefix: string) =>
+      adminQuery(
+        SERVER,
+        `INSERT INTO "${schema}".tasks (id, namespace, name, state, scheduled_at, max_attempts, timeout_ms, backoff,
+           lease_owner, lease_token, lease_expires_at, created_at, updated_at)
+         SELECT $3 || g, 'default', 'bulk', $2, $4::bigint + g, 3, 30000, '{}',
+           CASE WHEN $2 = 'running' THEN 'node' END, CASE WHEN $2 = 'running' THEN 't' || g END,
+           CASE WHEN $2 = 'running' THEN $4::bigint + 60000 END, 0, 0
+         FROM generate_series(1, $1::int) g`,
+        [count, state, prefix, T0],
+      );
+    // A big backlog analyzed while nothing ran; then many tasks start running.
+    await insert(100_000, 'scheduled', 'future');
+    await adminQuery(SERVER, `ANALYZE "${schema}".tasks`);
+    await insert(5_000, 'running', 'running');
+    const ids = Array.from({ length: 500 }, (_, i) => `running${i + 1}`);
+    const client = new pg.Client({ connectionString: storeUrl(SERVER, {}), options: `-c search_path=${schema}` });
+    await client.connect();
+    try {
+      for (const [statement, values] of [
+        [
+          SQL.complete,
+          [
+            T0,
+            ids,
+            ids.map((_, i) => `t${i + 1}`),
+            ids.map(() => 'succeeded'),
+            ids.map(() => T0),
+            ids.map(() => T0),
+            ids.map(() => null),
+            ids.map(() => null),
+            'c',
+          ],
+        ],
+        [SQL.release, [T0, ids, ids.map((_, i) => `t${i + 1}`), 'c']],
+      ] as const) {
+        const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statement.text}`, [...values]);
+        const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan).toMatch(/Index Scan using tasks_pkey on tasks/);
+        expect(plan).not.toMatch(/Seq Scan on tasks|Index Scan using tasks_list_state_idx/);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+
   it('never lets an outbox reader pass an event that commits after a later one', async () => {
     const schema = randomSchema();
     const store = await open({}, schema);

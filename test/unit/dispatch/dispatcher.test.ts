@@ -305,4 +305,32 @@ describe('Dispatcher', () => {
     expect(await store.taskCountByState()).toMatchObject({ succeeded: 1 });
     expect(writes).toBeLessThan(20); // a retry loop without backoff makes thousands in 300 ms
   });
+
+  it('claims no more than a slow store can claim well within the lease grace', async () => {
+    const { store, cleanup } = await tempSqliteStore();
+    cleanups.push(cleanup);
+    // The real store, its claims slowed to 2 ms per task (a slow remote store).
+    const limits: number[] = [];
+    const slow: TaskStore = Object.create(store, {
+      taskClaimDue: {
+        value: async (params: Parameters<TaskStore['taskClaimDue']>[0]) => {
+          limits.push(params.limit);
+          const result = await store.taskClaimDue(params);
+          await new Promise((resolve) => setTimeout(resolve, 2 * (result.claimed.length + result.ended.length)));
+          return result;
+        },
+      },
+    });
+    // Grace 400 ms: a claim should take at most 100 ms, so at 2 ms a task, about 50 tasks.
+    const p = createPunctual({ store: slow, leaseGraceMs: 400, concurrency: 1_000 });
+    cleanups.push(() => p.stop({ graceMs: 1_000 }));
+    p.handle('job', () => {});
+    await store.taskCreate({ tasks: Array.from({ length: 600 }, () => newTask()) });
+    const done = flushedOutcomes(p, 600);
+    await p.start();
+    await done;
+    expect(limits[0]).toBe(100); // until the store's cost is known
+    expect(Math.max(...limits.slice(2))).toBeLessThanOrEqual(60);
+    expect(await store.taskCountByState()).toMatchObject({ succeeded: 600 });
+  });
 });

@@ -1,6 +1,7 @@
 -- taskRelease: give back leases never started (shutdown), in one statement, fenced by token.
 -- $1 now (bigint; NULL: the database clock)   $2 task ids   $3 lease tokens   $4 notification channel
 -- Returns one row: `applied`, the 1-based positions of the leases given back.
+-- Fenced by the token alone, as in complete.sql (which says why).
 -- The attempt is refunded (the task never ran) and logged 'released'; nodes are told the tasks
 -- are schedulable again.
 WITH clock AS (
@@ -11,7 +12,7 @@ input AS (
 ),
 chosen AS (
   SELECT DISTINCT ON (i.id) i.*
-  FROM input i JOIN tasks t ON t.id = i.id AND t.state = 'running' AND t.lease_token = i.token
+  FROM input i JOIN tasks t ON t.id = i.id AND t.lease_token = i.token
   ORDER BY i.id, i.ord
 ),
 updated AS (
@@ -20,7 +21,7 @@ updated AS (
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
     updated_at = k.now
   FROM chosen c CROSS JOIN clock k
-  WHERE t.id = c.id AND t.state = 'running' AND t.lease_token = c.token
+  WHERE t.id = c.id AND t.lease_token = c.token
   RETURNING t.id, t.namespace, t.name, t.scheduled_at, t.attempts, c.ord, k.now
 ),
 closed_attempts AS (
