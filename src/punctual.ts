@@ -17,6 +17,7 @@ import { GroupCommit } from './ingest/group-commit.ts';
 import type { TaskChangeResult, TaskCreateResult, TaskEdit, TaskListParams, TaskStore } from './store/store.ts';
 import { HandlerRegistry } from './targets/handler.ts';
 import { HttpWebhookTarget } from './targets/http.ts';
+import { KafkaPublisher } from './targets/kafka.ts';
 import type { Target, TaskHandler } from './targets/target.ts';
 import type { TaskService } from './task-service.ts';
 
@@ -31,6 +32,8 @@ export interface PunctualOptions extends DispatchSettings {
   logger?: Logger;
   /** Names this node's leases (default: host, pid and a random suffix). */
   nodeId?: string;
+  /** Kafka brokers (`host:port`) for tasks with a Kafka target. */
+  kafkaBrokers?: string[];
 }
 
 export class Punctual implements TaskService {
@@ -40,6 +43,7 @@ export class Punctual implements TaskService {
   private readonly logger: Logger;
   private readonly handlers = new HandlerRegistry();
   private readonly http = new HttpWebhookTarget();
+  private readonly kafka: Target;
   private readonly ingest: GroupCommit;
   private ready = false;
 
@@ -47,6 +51,10 @@ export class Punctual implements TaskService {
     this.store = options.store;
     this.logger = options.logger ?? silentLogger;
     this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.kafka =
+      options.kafkaBrokers && options.kafkaBrokers.length > 0
+        ? new KafkaPublisher({ brokers: options.kafkaBrokers, clientId: this.nodeId })
+        : NO_KAFKA;
     this.dispatcher = new Dispatcher({
       ...options,
       store: this.store,
@@ -78,6 +86,7 @@ export class Punctual implements TaskService {
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     this.ready = false;
     await this.dispatcher.stop(options);
+    if (this.kafka instanceof KafkaPublisher) await this.kafka.close();
     this.logger.info({ node: this.nodeId }, 'dispatcher stopped');
   }
 
@@ -183,9 +192,27 @@ export class Punctual implements TaskService {
   }
 
   private targetFor(task: Task): Target {
-    return task.target?.type === 'http' ? this.http : this.handlers;
+    switch (task.target?.type) {
+      case 'http':
+        return this.http;
+      case 'kafka':
+        return this.kafka;
+      default:
+        return this.handlers;
+    }
   }
 }
+
+/** The Kafka target of a node started without brokers: such tasks fail, saying what is missing. */
+const NO_KAFKA: Target = {
+  async run() {
+    return {
+      ok: false,
+      retryable: false,
+      error: 'this node has no Kafka brokers configured (PUNCTUAL_KAFKA_BROKERS) for a Kafka target',
+    };
+  },
+};
 
 export function createPunctual(options: PunctualOptions): Punctual {
   return new Punctual(options);

@@ -242,6 +242,12 @@ function checkPayloadSize(payload: unknown, field: string): void {
 
 function toTarget(target: TargetInput, field: string): TaskTarget {
   if (target.type === 'handler') return { type: 'handler' };
+  if (target.type === 'kafka') {
+    const result: TaskTarget = { type: 'kafka', topic: target.topic };
+    if (target.key !== undefined) result.key = target.key;
+    if (target.headers !== undefined) result.headers = { ...target.headers };
+    return result;
+  }
   let url: URL;
   try {
     url = new URL(target.url);

@@ -18,6 +18,7 @@ Options (serve):
   --store URL       task store                    (PUNCTUAL_STORE, default sqlite:./punctual.db)
   --handlers FILE   ES module exporting handlers  (PUNCTUAL_HANDLERS)
   --concurrency N   tasks run at once             (PUNCTUAL_CONCURRENCY, default 100)
+  --kafka-brokers L host:port,... for Kafka targets (PUNCTUAL_KAFKA_BROKERS)
 Options (migrate):
   --store URL
 `;
@@ -28,6 +29,7 @@ export interface CliOptions {
   store: string;
   handlers: string | undefined;
   concurrency: number;
+  kafkaBrokers: string[];
 }
 
 function readOptions(argv: string[], env: NodeJS.ProcessEnv): { command: string | undefined; options: CliOptions } {
@@ -40,6 +42,7 @@ function readOptions(argv: string[], env: NodeJS.ProcessEnv): { command: string 
       store: { type: 'string' },
       handlers: { type: 'string' },
       concurrency: { type: 'string' },
+      'kafka-brokers': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -54,8 +57,23 @@ function readOptions(argv: string[], env: NodeJS.ProcessEnv): { command: string 
       store: values.store ?? env.PUNCTUAL_STORE ?? 'sqlite:./punctual.db',
       handlers: values.handlers ?? env.PUNCTUAL_HANDLERS,
       concurrency,
+      kafkaBrokers: brokerList(values['kafka-brokers'] ?? env.PUNCTUAL_KAFKA_BROKERS ?? ''),
     },
   };
+}
+
+/** `host:port,host:port` → the list; each must name a port. */
+function brokerList(text: string): string[] {
+  const brokers = text
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+  for (const broker of brokers) {
+    if (!/^[^\s:/]+:\d{1,5}$/.test(broker)) {
+      throw new Error(`--kafka-brokers must list host:port entries separated by commas, got "${broker}"`);
+    }
+  }
+  return brokers;
 }
 
 function positiveInt(flag: string, text: string, allowZero = false): number {

@@ -88,7 +88,29 @@ export const HttpTargetSchema = Type.Object(
   { additionalProperties: false, description: 'Call a webhook (POST unless `method` says otherwise); 2xx is success.' },
 );
 
-type TargetInput = Static<typeof HandlerTargetSchema> | Static<typeof HttpTargetSchema>;
+export const KafkaTargetSchema = Type.Object(
+  {
+    type: Type.Literal('kafka'),
+    topic: Type.String({ pattern: '^[A-Za-z0-9._-]+$', minLength: 1, maxLength: 249 }),
+    key: Type.Optional(Type.String({ minLength: 1, maxLength: 1_024 })),
+    headers: Type.Optional(
+      Type.Unsafe<Record<string, string>>({
+        type: 'object',
+        propertyNames: { pattern: HEADER_NAME },
+        additionalProperties: Type.String({ maxLength: 8_192, pattern: SINGLE_LINE }),
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: "Publish the payload (JSON) to a Kafka topic at the task's time; key defaults to the task id.",
+  },
+);
+
+type TargetInput =
+  | Static<typeof HandlerTargetSchema>
+  | Static<typeof HttpTargetSchema>
+  | Static<typeof KafkaTargetSchema>;
 
 /**
  * A discriminated oneOf (ajv `discriminator: true`, also an OpenAPI keyword): ajv validates only the
@@ -97,7 +119,7 @@ type TargetInput = Static<typeof HandlerTargetSchema> | Static<typeof HttpTarget
  */
 export const TaskTargetSchema = Type.Unsafe<TargetInput>({
   type: 'object',
-  oneOf: [HandlerTargetSchema, HttpTargetSchema],
+  oneOf: [HandlerTargetSchema, HttpTargetSchema, KafkaTargetSchema],
   discriminator: { propertyName: 'type' },
 });
 

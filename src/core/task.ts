@@ -31,7 +31,16 @@ export interface HttpTarget {
   headers?: Record<string, string>;
 }
 
-export type TaskTarget = HandlerTarget | HttpTarget;
+/** Publish the task's payload (JSON) to a Kafka topic at the task's time. */
+export interface KafkaTarget {
+  type: 'kafka';
+  topic: string;
+  /** The message key (default: the task id). */
+  key?: string;
+  headers?: Record<string, string>;
+}
+
+export type TaskTarget = HandlerTarget | HttpTarget | KafkaTarget;
 
 /** Exponential backoff with full jitter between retries: delay = random(0, min(max, base * factor^(n-1))). */
 export interface Backoff {

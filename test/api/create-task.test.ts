@@ -118,7 +118,26 @@ describe('POST /v1/tasks rejects bad input with a problem naming the field', () 
     ['description too long', { ...valid, description: 'd'.repeat(10_001) }, '/description', 'maxLength'],
     ['target as a string', { ...valid, target: 'http' }, '/target', 'type'],
     ['target without type', { ...valid, target: {} }, '/target/type', 'required'],
-    ['target of unknown type', { ...valid, target: { type: 'kafka' } }, '/target/type', 'enum'],
+    ['target of unknown type', { ...valid, target: { type: 'sqs' } }, '/target/type', 'enum'],
+    ['kafka target without topic', { ...valid, target: { type: 'kafka' } }, '/target/topic', 'required'],
+    [
+      'kafka target with a topic name Kafka refuses',
+      { ...valid, target: { type: 'kafka', topic: 'a topic' } },
+      '/target/topic',
+      'pattern',
+    ],
+    [
+      'kafka target with an empty key',
+      { ...valid, target: { type: 'kafka', topic: 't', key: '' } },
+      '/target/key',
+      'minLength',
+    ],
+    [
+      'kafka target with an unknown field',
+      { ...valid, target: { type: 'kafka', topic: 't', partition: 1 } },
+      '/target/partition',
+      'additionalProperties',
+    ],
     ['http target without url', { ...valid, target: { type: 'http' } }, '/target/url', 'required'],
     [
       'http target with an ftp url',

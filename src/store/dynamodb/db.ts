@@ -53,8 +53,9 @@ export function makeClient(config: DynamoConfig): DynamoDBClient {
     endpoint: config.endpoint,
     // A local server accepts any credentials: spare developers from inventing some.
     credentials: local && missingCredentials ? { accessKeyId: 'local', secretAccessKey: 'local' } : undefined,
-    // A silent server must fail calls fast (the dispatcher retries), not hang them.
-    requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
+    // A silent server must fail calls (the dispatcher retries), not hang them. The request
+    // timeout is generous: a local emulator under load can take seconds to answer.
+    requestHandler: { connectionTimeout: 2_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
     maxAttempts: 3,
   });
 }
