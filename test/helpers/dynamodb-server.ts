@@ -7,9 +7,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freePort } from './free-port.ts';
 
 export type DynamoServerKind = 'dynalite' | 'moto';
 
@@ -24,22 +24,6 @@ export interface DynamoServer {
 const START_TIMEOUT_MS = 30_000;
 const OUTPUT_KEPT = 8_000;
 const MOTO_SCRIPT = fileURLToPath(new URL('../../scripts/moto.sh', import.meta.url));
-
-/** A port the kernel considers free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('could not read the port of a probe socket'));
-      });
-    });
-  });
-}
 
 async function command(kind: DynamoServerKind, port: number): Promise<[string, string[]]> {
   if (kind === 'dynalite') {

@@ -6,9 +6,9 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from './free-port.ts';
 
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/kafka.sh');
 
@@ -42,22 +42,6 @@ process.once('exit', () => {
     }
   }
 });
-
-/** A port the kernel considers free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('could not read the port of a probe socket'));
-      });
-    });
-  });
-}
 
 function run(command: 'up' | 'down', env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
