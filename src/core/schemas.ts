@@ -70,20 +70,20 @@ export const HandlerTargetSchema = Type.Object(
   { additionalProperties: false, description: 'Run by the in-process handler registered under the task name.' },
 );
 
+// Written as additionalProperties (not Type.Record's patternProperties) so the OpenAPI document
+// can publish it unchanged.
+const Headers = Type.Unsafe<Record<string, string>>({
+  type: 'object',
+  propertyNames: { pattern: HEADER_NAME },
+  additionalProperties: Type.String({ maxLength: 8_192, pattern: SINGLE_LINE }),
+});
+
 export const HttpTargetSchema = Type.Object(
   {
     type: Type.Literal('http'),
     url: Type.String({ format: 'uri', pattern: HTTP_URL, maxLength: 2_048 }),
     method: Type.Optional(Type.Enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])),
-    // Written as additionalProperties (not Type.Record's patternProperties) so the OpenAPI
-    // document can publish it unchanged.
-    headers: Type.Optional(
-      Type.Unsafe<Record<string, string>>({
-        type: 'object',
-        propertyNames: { pattern: HEADER_NAME },
-        additionalProperties: Type.String({ maxLength: 8_192, pattern: SINGLE_LINE }),
-      }),
-    ),
+    headers: Type.Optional(Headers),
   },
   { additionalProperties: false, description: 'Call a webhook (POST unless `method` says otherwise); 2xx is success.' },
 );
@@ -93,13 +93,7 @@ export const KafkaTargetSchema = Type.Object(
     type: Type.Literal('kafka'),
     topic: Type.String({ pattern: '^[A-Za-z0-9._-]+$', minLength: 1, maxLength: 249 }),
     key: Type.Optional(Type.String({ minLength: 1, maxLength: 1_024 })),
-    headers: Type.Optional(
-      Type.Unsafe<Record<string, string>>({
-        type: 'object',
-        propertyNames: { pattern: HEADER_NAME },
-        additionalProperties: Type.String({ maxLength: 8_192, pattern: SINGLE_LINE }),
-      }),
-    ),
+    headers: Type.Optional(Headers),
   },
   {
     additionalProperties: false,

@@ -4,10 +4,10 @@
  * (queries/claim-due.sql, queries/complete.sql), and the conformance suite holds all three to them.
  */
 import { newLeaseToken } from '../core/ids.ts';
-import type { Task, TaskEventType } from '../core/task.ts';
+import type { NewTask, Task, TaskEventType } from '../core/task.ts';
 import type { LeaseTerms, TaskOutcome } from './store.ts';
 import { leaseExpiry } from './store.ts';
-import type { EventData } from './task-changes.ts';
+import { type EventData, NO_LEASE } from './task-changes.ts';
 
 export interface OutcomeEffect {
   state: 'succeeded' | 'scheduled' | 'failed' | 'expired';
@@ -43,6 +43,32 @@ export function outcomeEffect(outcome: TaskOutcome, now: number): OutcomeEffect 
 /** The event that records a lapsed lease (its holder never reported back). */
 export function leaseExpiredData(task: Task): EventData {
   return { lease_owner: task.leaseOwner, lease_expires_at: task.leaseExpiresAt };
+}
+
+/**
+ * A task as created at `now`: scheduled, or — create-and-claim — already running, leased to
+ * `lease` with its first attempt counted.
+ */
+export function createdTask(input: NewTask, now: number, lease: LeaseTerms | null): Task {
+  const task: Task = {
+    ...input,
+    state: 'scheduled',
+    attempts: 0,
+    ...NO_LEASE,
+    lastError: null,
+    createdAt: now,
+    updatedAt: now,
+    finishedAt: null,
+  };
+  if (lease === null) return task;
+  return {
+    ...task,
+    state: 'running',
+    attempts: 1,
+    leaseOwner: lease.owner,
+    leaseToken: newLeaseToken(),
+    leaseExpiresAt: leaseExpiry(input, now, lease.graceMs),
+  };
 }
 
 export type ClaimDecision =

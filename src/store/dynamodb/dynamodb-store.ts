@@ -1,17 +1,3 @@
-/**
- * The DynamoDB TaskStore (docs/dynamodb.md). Every change is read, decide (the shared rules of
- * task-changes.ts and transitions.ts), then a conditional write fenced by the item's version `v`:
- * a writer that lost a race changes nothing and decides again on what it reads next.
- *
- * No operation needs a transaction across items (DynamoDB's TransactWriteItems is missing from some
- * compatible servers, and costs double): multi-item changes are ordered so that a crash between
- * two writes leaves only a harmless extra schedule entry, never a task without one.
- *   1. put the task's new schedule entry (and touch the shard's watermark, see watermarks.ts);
- *   2. write the task, conditional on the version read;
- *   3. delete the entry it replaced.
- * Claimers recognise an entry the task no longer points to as stale and delete it.
- */
-import { newLeaseToken } from '../../core/ids.ts';
 import type { Task, TaskEvent, TaskEventType, TaskState, TaskWithAttempts } from '../../core/task.ts';
 import { TASK_STATES } from '../../core/task.ts';
 import { type AttemptRow, rowToAttempt, rowToTask, type TaskRowOf, toJson } from '../rows.ts';
@@ -34,7 +20,6 @@ import type {
   TaskStore,
   TaskUpdateParams,
 } from '../store.ts';
-import { leaseExpiry } from '../store.ts';
 import {
   type ChangeRule,
   cancelRule,
@@ -44,7 +29,7 @@ import {
   runNowRule,
   updateRule,
 } from '../task-changes.ts';
-import { type ClaimDecision, decideClaim, leaseExpiredData, outcomeEffect } from '../transitions.ts';
+import { type ClaimDecision, createdTask, decideClaim, leaseExpiredData, outcomeEffect } from '../transitions.ts';
 import { type DynamoConfig, parseDynamoUrl } from './config.ts';
 import { Db, type Item, inParallel, makeClient, PARALLEL_REQUESTS } from './db.ts';
 import {
@@ -368,31 +353,11 @@ export class DynamoStore implements TaskStore {
     toCreate.sort((a, b) => a.index - b.index);
 
     let claimed = 0;
-    const fresh: { index: number; task: Task; claimed: boolean }[] = toCreate.map(({ index, id }) => {
-      const input = tasks[index] as (typeof tasks)[number];
-      const base: Task = {
-        ...input,
-        id,
-        state: 'scheduled',
-        attempts: 0,
-        ...NO_LEASE,
-        lastError: null,
-        createdAt: now,
-        updatedAt: now,
-        finishedAt: null,
-      };
-      const claimIt = claim !== undefined && input.scheduledAt < now + claim.lookaheadMs && claimed < claim.max;
-      if (!claimIt) return { index, task: base, claimed: false };
-      claimed++;
-      const task: Task = {
-        ...base,
-        state: 'running',
-        attempts: 1,
-        leaseOwner: claim.lease.owner,
-        leaseToken: newLeaseToken(),
-        leaseExpiresAt: leaseExpiry(input, now, claim.lease.graceMs),
-      };
-      return { index, task, claimed: true };
+    const fresh = toCreate.map(({ index, id }) => {
+      const input = { ...(tasks[index] as (typeof tasks)[number]), id };
+      const leased = claim !== undefined && input.scheduledAt < now + claim.lookaheadMs && claimed < claim.max;
+      if (leased) claimed++;
+      return { index, task: createdTask(input, now, leased ? claim.lease : null), claimed: leased };
     });
     const items = fresh.map(({ task, claimed: leased }) => {
       const entry = this.entryFor(task, now) as Key;

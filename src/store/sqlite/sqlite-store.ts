@@ -7,7 +7,6 @@
 
 import type { Statement } from 'better-sqlite3';
 import Database from 'better-sqlite3';
-import { newLeaseToken } from '../../core/ids.ts';
 import type { AttemptOutcome, Task, TaskEvent, TaskEventType, TaskState, TaskWithAttempts } from '../../core/task.ts';
 import { TASK_STATES } from '../../core/task.ts';
 import type {
@@ -27,17 +26,8 @@ import type {
   TaskStore,
   TaskUpdateParams,
 } from '../store.ts';
-import { leaseExpiry } from '../store.ts';
-import {
-  type ChangeRule,
-  cancelRule,
-  type EventData,
-  NO_LEASE,
-  retryRule,
-  runNowRule,
-  updateRule,
-} from '../task-changes.ts';
-import { decideClaim, leaseExpiredData, outcomeEffect } from '../transitions.ts';
+import { type ChangeRule, cancelRule, type EventData, retryRule, runNowRule, updateRule } from '../task-changes.ts';
+import { createdTask, decideClaim, leaseExpiredData, outcomeEffect } from '../transitions.ts';
 import { runMigrations } from './migrations.ts';
 import type { Params, Statements, TaskRow } from './queries.ts';
 import { eventData, listQuery, prepareStatements, rowToAttempt, rowToEvent, rowToTask, taskParams } from './queries.ts';
@@ -149,28 +139,9 @@ export class SqliteStore implements TaskStore {
           }
         }
         const claimed = claim !== undefined && input.scheduledAt < now + claim.lookaheadMs && claimedCount < claim.max;
-        const fresh: Task = {
-          ...input,
-          state: 'scheduled',
-          attempts: 0,
-          ...NO_LEASE,
-          lastError: null,
-          createdAt: now,
-          updatedAt: now,
-          finishedAt: null,
-        };
-        const task: Task = claimed
-          ? {
-              ...fresh,
-              state: 'running',
-              attempts: 1,
-              leaseOwner: claim.lease.owner,
-              leaseToken: newLeaseToken(),
-              leaseExpiresAt: leaseExpiry(input, now, claim.lease.graceMs),
-            }
-          : fresh;
+        const task = createdTask(input, now, claimed ? claim.lease : null);
         this.q.insertTask.run(taskParams(task));
-        this.event(fresh, 'created', now);
+        this.event({ ...task, attempts: 0 }, 'created', now);
         if (claimed) {
           claimedCount++;
           this.openAttempt(task, now);
