@@ -13,7 +13,13 @@ import { PunctualError } from './core/errors.ts';
 import type { NewTask, Task, TaskState, TaskWithAttempts } from './core/task.ts';
 import { Dispatcher, type DispatcherOptions } from './dispatch/dispatcher.ts';
 import { type Logger, silentLogger } from './dispatch/logger.ts';
+import { outcomeFor } from './dispatch/outcome.ts';
 import { GroupCommit } from './ingest/group-commit.ts';
+import { EventRelay } from './kafka/event-relay.ts';
+import { type ReportVerdict, ResultsConsumer, type WorkerReport } from './kafka/results-consumer.ts';
+import { SerialProducer } from './kafka/serial-producer.ts';
+import type { KafkaSettings } from './kafka/settings.ts';
+import { ensureTopics } from './kafka/topics.ts';
 import type { TaskChangeResult, TaskCreateResult, TaskEdit, TaskListParams, TaskStore } from './store/store.ts';
 import { HandlerRegistry } from './targets/handler.ts';
 import { HttpWebhookTarget } from './targets/http.ts';
@@ -32,8 +38,8 @@ export interface PunctualOptions extends DispatchSettings {
   logger?: Logger;
   /** Names this node's leases (default: host, pid and a random suffix). */
   nodeId?: string;
-  /** Kafka brokers (`host:port`) for tasks with a Kafka target. */
-  kafkaBrokers?: string[];
+  /** Kafka: targets, the event relay and the results topic (kafka/settings.ts). */
+  kafka?: KafkaSettings;
 }
 
 export class Punctual implements TaskService {
@@ -43,7 +49,8 @@ export class Punctual implements TaskService {
   private readonly logger: Logger;
   private readonly handlers = new HandlerRegistry();
   private readonly http = new HttpWebhookTarget();
-  private readonly kafka: Target;
+  private readonly kafkaTarget: Target;
+  private readonly kafka: KafkaParts | null;
   private readonly ingest: GroupCommit;
   private ready = false;
 
@@ -51,10 +58,6 @@ export class Punctual implements TaskService {
     this.store = options.store;
     this.logger = options.logger ?? silentLogger;
     this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.kafka =
-      options.kafkaBrokers && options.kafkaBrokers.length > 0
-        ? new KafkaPublisher({ brokers: options.kafkaBrokers, clientId: this.nodeId })
-        : NO_KAFKA;
     this.dispatcher = new Dispatcher({
       ...options,
       store: this.store,
@@ -63,6 +66,8 @@ export class Punctual implements TaskService {
       owner: this.nodeId,
       resolveTarget: (task) => this.targetFor(task),
     });
+    this.kafka = options.kafka && options.kafka.brokers.length > 0 ? this.kafkaParts(options.kafka) : null;
+    this.kafkaTarget = this.kafka ? new KafkaPublisher(this.kafka.producer) : NO_KAFKA;
     this.ingest = new GroupCommit((tasks) => this.writeTasks(tasks), this.store.capabilities.maxBatchSize);
   }
 
@@ -77,6 +82,7 @@ export class Punctual implements TaskService {
   }
 
   async start(): Promise<void> {
+    if (this.kafka) this.kafka.starting = this.startKafka(this.kafka);
     await this.dispatcher.start();
     this.ready = true;
     this.logger.info({ node: this.nodeId }, 'dispatcher started');
@@ -86,7 +92,14 @@ export class Punctual implements TaskService {
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     this.ready = false;
     await this.dispatcher.stop(options);
-    if (this.kafka instanceof KafkaPublisher) await this.kafka.close();
+    if (this.kafka) {
+      this.kafka.stopping = true;
+      await this.kafka.results.stop(); // also ends a group join still under way
+      await this.kafka.starting;
+      // After the dispatcher: the relay publishes the events of its last completions too.
+      await this.kafka.relay?.stop();
+      await this.kafka.producer.close();
+    }
     this.logger.info({ node: this.nodeId }, 'dispatcher stopped');
   }
 
@@ -191,16 +204,101 @@ export class Punctual implements TaskService {
     }
   }
 
+  /**
+   * A remote worker's outcome for a task handed to it: applied by the same rules as an attempt
+   * run here, fenced by the lease token (a report for an old lease changes nothing).
+   */
+  async applyWorkerReport(report: WorkerReport): Promise<ReportVerdict> {
+    const task = await this.store.taskGet({ id: report.taskId });
+    if (!task) return 'not_found';
+    if (task.state !== 'running' || task.leaseToken !== report.leaseToken) return 'stale';
+    const now = this.dispatcher.clock.now();
+    const startedAt = task.attemptLog.at(-1)?.startedAt ?? now;
+    const result =
+      report.status === 'succeeded'
+        ? { ok: true as const }
+        : {
+            ok: false as const,
+            retryable: report.retryable ?? true,
+            error: report.error ?? 'the worker reported a failure',
+            retryAfterMs: report.retryAfterMs,
+          };
+    const [applied] = await this.store.taskComplete({ outcomes: [outcomeFor(task, result, startedAt, now)] });
+    if (applied?.applied) this.dispatcher.wake(); // a retry may be due before the next poll
+    return applied?.applied ? 'applied' : 'stale';
+  }
+
+  /**
+   * In the background, so that Kafka never holds up firing tasks: create the topics, then start the
+   * relay and the results consumer (its group join waits out a dead member's session). Retried
+   * while the brokers are unreachable.
+   */
+  private async startKafka(kafka: KafkaParts): Promise<void> {
+    const { completed, rollbacks, events, results } = kafka.settings.topics;
+    const topics = kafka.relay ? [completed, rollbacks, events, results] : [results];
+    for (let failures = 0; !kafka.stopping; failures++) {
+      try {
+        await ensureTopics(kafka.settings.brokers, topics, this.nodeId);
+        kafka.relay?.start();
+        if (kafka.stopping) return;
+        await kafka.results.start();
+        this.logger.info({ topics }, 'kafka: relaying events and consuming results');
+        return;
+      } catch (error) {
+        this.logger.error({ err: error, failures }, 'kafka: could not start; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** Math.min(failures, 5))));
+      }
+    }
+  }
+
+  private kafkaParts(settings: KafkaSettings): KafkaParts {
+    const producer = new SerialProducer({ brokers: settings.brokers, clientId: this.nodeId });
+    let relay: EventRelay | null = null;
+    if (settings.relayEvents && this.store.capabilities.eventLog) {
+      relay = new EventRelay({
+        store: this.store,
+        // Its own producer: a relay batch never queues ahead of a task's publication.
+        producer: new SerialProducer({ brokers: settings.brokers, clientId: `${this.nodeId}-relay` }),
+        topics: settings.topics,
+        owner: this.nodeId,
+        logger: this.logger,
+      });
+      // Outcomes of this node's tasks just reached the store: publish them without waiting for a poll.
+      this.dispatcher.on('flushed', () => relay?.wake());
+    } else if (settings.relayEvents) {
+      this.logger.warn({}, 'this store keeps no table-wide event log: lifecycle events are not published to Kafka');
+    }
+    const results = new ResultsConsumer({
+      brokers: settings.brokers,
+      topic: settings.topics.results,
+      groupId: settings.resultsGroup,
+      clientId: this.nodeId,
+      logger: this.logger,
+      apply: (report) => this.applyWorkerReport(report),
+    });
+    return { settings, producer, relay, results, starting: null, stopping: false };
+  }
+
   private targetFor(task: Task): Target {
     switch (task.target?.type) {
       case 'http':
         return this.http;
       case 'kafka':
-        return this.kafka;
+        return this.kafkaTarget;
       default:
         return this.handlers;
     }
   }
+}
+
+interface KafkaParts {
+  settings: KafkaSettings;
+  /** The Kafka target's producer. */
+  producer: SerialProducer;
+  relay: EventRelay | null;
+  results: ResultsConsumer;
+  starting: Promise<void> | null;
+  stopping: boolean;
 }
 
 /** The Kafka target of a node started without brokers: such tasks fail, saying what is missing. */

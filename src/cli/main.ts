@@ -3,6 +3,7 @@
  * Flags win over environment variables, which win over defaults.
  */
 import { parseArgs } from 'node:util';
+import { type KafkaSettings, kafkaSettingsFromEnv } from '../kafka/settings.ts';
 import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
 
@@ -18,7 +19,9 @@ Options (serve):
   --store URL       task store                    (PUNCTUAL_STORE, default sqlite:./punctual.db)
   --handlers FILE   ES module exporting handlers  (PUNCTUAL_HANDLERS)
   --concurrency N   tasks run at once             (PUNCTUAL_CONCURRENCY, default 100)
-  --kafka-brokers L host:port,... for Kafka targets (PUNCTUAL_KAFKA_BROKERS)
+  --kafka-brokers L host:port,... for Kafka targets, lifecycle events and worker
+                    results (PUNCTUAL_KAFKA_BROKERS; topics: PUNCTUAL_KAFKA_TOPIC_*,
+                    see docs/kafka.md)
 Options (migrate):
   --store URL
 `;
@@ -29,7 +32,8 @@ export interface CliOptions {
   store: string;
   handlers: string | undefined;
   concurrency: number;
-  kafkaBrokers: string[];
+  /** Null without brokers. */
+  kafka: KafkaSettings | null;
 }
 
 function readOptions(argv: string[], env: NodeJS.ProcessEnv): { command: string | undefined; options: CliOptions } {
@@ -57,9 +61,13 @@ function readOptions(argv: string[], env: NodeJS.ProcessEnv): { command: string 
       store: values.store ?? env.PUNCTUAL_STORE ?? 'sqlite:./punctual.db',
       handlers: values.handlers ?? env.PUNCTUAL_HANDLERS,
       concurrency,
-      kafkaBrokers: brokerList(values['kafka-brokers'] ?? env.PUNCTUAL_KAFKA_BROKERS ?? ''),
+      kafka: kafkaSettings(brokerList(values['kafka-brokers'] ?? env.PUNCTUAL_KAFKA_BROKERS ?? ''), env),
     },
   };
+}
+
+function kafkaSettings(brokers: string[], env: NodeJS.ProcessEnv): KafkaSettings | null {
+  return brokers.length > 0 ? kafkaSettingsFromEnv(brokers, env) : null;
 }
 
 /** `host:port,host:port` → the list; each must name a port. */

@@ -94,6 +94,12 @@ export const KafkaTargetSchema = Type.Object(
     topic: Type.String({ pattern: '^[A-Za-z0-9._-]+$', minLength: 1, maxLength: 249 }),
     key: Type.Optional(Type.String({ minLength: 1, maxLength: 1_024 })),
     headers: Type.Optional(Headers),
+    await_result: Type.Optional(
+      Type.Boolean({
+        description:
+          'Hand the task to a worker: the message carries the lease token, and the task succeeds or fails when the worker reports on the results topic.',
+      }),
+    ),
   },
   {
     additionalProperties: false,

@@ -38,6 +38,8 @@ export interface KafkaTarget {
   /** The message key (default: the task id). */
   key?: string;
   headers?: Record<string, string>;
+  /** Succeed when a worker reports success on the results topic, not when the message is published. */
+  await_result?: boolean;
 }
 
 export type TaskTarget = HandlerTarget | HttpTarget | KafkaTarget;

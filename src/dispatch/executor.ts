@@ -4,16 +4,15 @@
  *
  *   fired ──▶ ready (FIFO) ──▶ running ──▶ succeeded | retry (backoff) | failed | expired
  *
- * A task whose deadline passed before it could start is not run (`expired`). A failed attempt is
- * retried after exponential backoff with jitter (or the target's Retry-After, if longer) while
- * attempts remain and the retry would not pass the deadline.
+ * A task whose deadline passed before it could start is not run (`expired`). Results become
+ * outcomes by the rule in outcome.ts.
  */
-import { backoffDelay } from '../core/backoff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Task } from '../core/task.ts';
 import type { TaskOutcome } from '../store/store.ts';
 import type { RunContext, Target, TargetResult } from '../targets/target.ts';
 import type { Logger } from './logger.ts';
+import { outcomeFor } from './outcome.ts';
 
 export interface ExecutorOptions {
   clock: Clock;
@@ -144,22 +143,9 @@ export class Executor {
     const endedAt = clock.now();
     this.averageRunMs =
       this.averageRunMs === 0 ? endedAt - startedAt : 0.9 * this.averageRunMs + 0.1 * (endedAt - startedAt);
-    onOutcome(this.outcomeOf(task, result, startedAt, endedAt), task);
+    // A task handed to a remote worker stays running under its lease: the worker reports.
+    if (!(result.ok && result.handedOff))
+      onOutcome(outcomeFor(task, result, startedAt, endedAt, this.options.random), task);
     this.pump();
-  }
-
-  private outcomeOf(task: Task, result: TargetResult, startedAt: number, endedAt: number): TaskOutcome {
-    const base = { id: task.id, leaseToken: task.leaseToken as string, startedAt, endedAt };
-    if (result.ok) return { ...base, kind: 'succeeded' };
-    if (!result.retryable) return { ...base, kind: 'failed', error: result.error };
-    if (task.attempts >= task.maxAttempts) {
-      return { ...base, kind: 'failed', error: `${result.error} (attempt ${task.attempts} of ${task.maxAttempts})` };
-    }
-    const delay = Math.max(backoffDelay(task.backoff, task.attempts, this.options.random), result.retryAfterMs ?? 0);
-    const retryAt = endedAt + delay;
-    if (task.deadlineAt !== null && retryAt > task.deadlineAt) {
-      return { ...base, kind: 'failed', error: `${result.error} (a retry would pass the deadline)` };
-    }
-    return { ...base, kind: 'retry', error: result.error, retryAt };
   }
 }

@@ -154,6 +154,30 @@ export interface EventListParams {
   limit: number;
 }
 
+/**
+ * The lease on an outbox cursor (the Kafka event relay's place in the event log): one node per
+ * cluster holds it and publishes; `ttlMs: 0` gives it up so another node may take it at once.
+ */
+export interface OutboxLeaseParams {
+  name: string;
+  owner: string;
+  ttlMs: number;
+  now?: number;
+}
+
+export interface OutboxCursor {
+  /** True when `owner` holds the lease now. */
+  held: boolean;
+  /** The last seq published (0 before the first). */
+  seq: number;
+}
+
+export interface OutboxAdvanceParams {
+  name: string;
+  owner: string;
+  seq: number;
+}
+
 export interface TaskStore {
   readonly capabilities: StoreCapabilities;
 
@@ -196,6 +220,10 @@ export interface TaskStore {
 
   /** The outbox: events in commit order, after a sequence number (when `capabilities.eventLog`). */
   eventList(params: EventListParams): Promise<TaskEvent[]>;
+  /** Take or renew the lease on an outbox cursor, or learn who holds it (when `capabilities.eventLog`). */
+  outboxLease(params: OutboxLeaseParams): Promise<OutboxCursor>;
+  /** Move an outbox cursor forward (never back); false when `owner` no longer holds it. */
+  outboxAdvance(params: OutboxAdvanceParams): Promise<boolean>;
 
   /**
    * Present when `capabilities.supportsNotify`: calls `listener` (on every node) when tasks become

@@ -1,67 +1,43 @@
 /**
  * The Kafka target: at the task's time, publishes its payload (JSON) to a topic — a delay queue
- * for Kafka. One idempotent producer per node; every attempt waits for the broker's
- * acknowledgement (acks=all), and its outcome follows the same retry rules as other targets.
+ * for Kafka — through the node's one idempotent producer. Every attempt waits for the broker's
+ * acknowledgement, and its outcome follows the same retry rules as other targets.
  *
- * Sends go through one loop that batches whatever is queued: @platformatic/kafka's idempotent
- * producer must never have two sends in flight (concurrent sends lost acknowledged messages in a
- * broker outage, in our tests), and one request per batch is also what makes it fast.
+ * With `await_result`, publishing hands the task to a remote worker instead of finishing it: the
+ * message carries the lease token, the task stays running, and the worker's report on the results
+ * topic (kafka/results-consumer.ts) settles it. No report before the lease ends (the task's timeout
+ * plus the lease grace) counts as a lost attempt, retried like any other.
  */
-import { Producer, stringSerializers } from '@platformatic/kafka';
 import type { KafkaTarget, Task } from '../core/task.ts';
+import { describeKafkaError, type SerialProducer } from '../kafka/serial-producer.ts';
 import { abortMessage } from './handler.ts';
 import type { RunContext, Target, TargetResult } from './target.ts';
 
-export interface KafkaPublisherOptions {
-  /** `host:port` of one or more brokers. */
-  brokers: string[];
-  clientId?: string;
-}
-
-interface Pending {
-  message: { topic: string; key: string; value: string; headers: Record<string, string> };
-  done: (error: Error | null) => void;
-}
-
 /** Broker errors no retry can fix: the attempt fails the task at once. */
 const PERMANENT_ERRORS = /TOPIC_AUTHORIZATION_FAILED|INVALID_TOPIC_EXCEPTION|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/;
-const MAX_BATCH = 500;
 
 export class KafkaPublisher implements Target {
-  private readonly producer: Producer<string, string, string, string>;
-  private readonly queue: Pending[] = [];
-  private sending = false;
-  private closed = false;
+  private readonly producer: SerialProducer;
 
-  constructor(options: KafkaPublisherOptions) {
-    this.producer = new Producer({
-      clientId: options.clientId ?? 'punctual',
-      bootstrapBrokers: options.brokers,
-      idempotent: true,
-      serializers: stringSerializers,
-      // A broker outage delays attempts; each attempt's own timeout decides when to give up.
-      retries: 1_000_000,
-      retryDelay: 500,
-    });
+  constructor(producer: SerialProducer) {
+    this.producer = producer;
   }
 
   async run(task: Task, ctx: RunContext): Promise<TargetResult> {
     const target = task.target as KafkaTarget;
-    const message = {
+    const headers: Record<string, string> = {
+      ...target.headers,
+      'punctual-task-id': task.id,
+      'punctual-attempt': String(ctx.attempt),
+      'idempotency-key': ctx.idempotencyKey,
+    };
+    if (target.await_result) headers['punctual-lease-token'] = task.leaseToken as string;
+    const sent = this.producer.publish({
       topic: target.topic,
       key: target.key ?? task.id,
       value: JSON.stringify(task.payload ?? null),
-      headers: {
-        ...target.headers,
-        'punctual-task-id': task.id,
-        'punctual-attempt': String(ctx.attempt),
-        'idempotency-key': ctx.idempotencyKey,
-      },
-    };
-    const sent = new Promise<Error | null>((resolve) => {
-      this.queue.push({ message, done: resolve });
+      headers,
     });
-    void this.pump();
     const aborted = new Promise<'aborted'>((resolve) => {
       if (ctx.signal.aborted) resolve('aborted');
       else ctx.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
@@ -75,46 +51,8 @@ export class KafkaPublisher implements Target {
         error: `Kafka publish to ${target.topic}: ${abortMessage(ctx.signal, task)}`,
       };
     }
-    if (outcome === null) return { ok: true };
+    if (outcome === null) return target.await_result ? { ok: true, handedOff: true } : { ok: true };
     const error = `Kafka publish to ${target.topic} failed: ${outcome.message}`;
-    return { ok: false, retryable: !PERMANENT_ERRORS.test(describe(outcome)), error };
+    return { ok: false, retryable: !PERMANENT_ERRORS.test(describeKafkaError(outcome)), error };
   }
-
-  /** The one send loop: a batch at a time, never two sends in flight. */
-  private async pump(): Promise<void> {
-    if (this.sending) return;
-    this.sending = true;
-    try {
-      while (this.queue.length > 0 && !this.closed) {
-        const batch = this.queue.splice(0, MAX_BATCH);
-        try {
-          await this.producer.send({ messages: batch.map((p) => p.message) });
-          for (const p of batch) p.done(null);
-        } catch (error) {
-          for (const p of batch) p.done(error as Error);
-        }
-      }
-    } finally {
-      this.sending = false;
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const p of this.queue.splice(0)) p.done(new Error('the Kafka publisher is closed'));
-    await this.producer.close().catch(() => {});
-  }
-}
-
-/** An error's message with its nested causes and error codes, to classify it. */
-function describe(error: Error): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    parts.push(current.message, String((current as { apiId?: unknown }).apiId ?? ''));
-    const nested = (current as { errors?: unknown[] }).errors;
-    if (Array.isArray(nested)) for (const e of nested) if (e instanceof Error) parts.push(describe(e));
-    current = current.cause;
-  }
-  return parts.join(' ');
 }

@@ -14,7 +14,11 @@ export interface RunContext {
 }
 
 export type TargetResult =
-  | { ok: true }
+  /**
+   * `handedOff`: the task went to a remote worker, which reports the outcome later (fenced by the
+   * lease token); the task stays running until then or until its lease ends.
+   */
+  | { ok: true; handedOff?: boolean }
   | {
       ok: false;
       /** false: no retry can help (a 4xx, a missing handler); the task fails now. */

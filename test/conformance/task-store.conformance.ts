@@ -1051,6 +1051,29 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
         expect(paged).toEqual(everything);
       });
 
+      it('an outbox cursor is leased to one owner at a time and moves forward only for it', async (context) => {
+        if (!store.capabilities.eventLog) context.skip();
+        const name = `relay-${ns}`;
+        const lease = (owner: string, ttlMs: number, now: number) => store.outboxLease({ name, owner, ttlMs, now });
+        expect(await lease('a', 10_000, T0)).toEqual({ held: true, seq: 0 });
+        expect(await lease('b', 10_000, T0 + 1)).toEqual({ held: false, seq: 0 });
+        expect(await store.outboxAdvance({ name, owner: 'b', seq: 5 })).toBe(false);
+        expect(await store.outboxAdvance({ name, owner: 'a', seq: 5 })).toBe(true);
+        expect(await store.outboxAdvance({ name, owner: 'a', seq: 3 })).toBe(true);
+        // Renewed by its holder, then lapsed: the other owner takes it, at the cursor's place.
+        expect(await lease('a', 10_000, T0 + 5_000)).toEqual({ held: true, seq: 5 });
+        expect(await lease('b', 10_000, T0 + 14_999)).toEqual({ held: false, seq: 5 });
+        expect(await lease('b', 10_000, T0 + 15_000)).toEqual({ held: true, seq: 5 });
+        expect(await store.outboxAdvance({ name, owner: 'a', seq: 9 })).toBe(false);
+        // Given up (ttl 0): free for anyone at once.
+        expect(await lease('b', 0, T0 + 16_000)).toEqual({ held: true, seq: 5 });
+        expect(await lease('a', 10_000, T0 + 16_000)).toEqual({ held: true, seq: 5 });
+        expect(await store.outboxLease({ name: `other-${ns}`, owner: 'b', ttlMs: 1_000, now: T0 })).toEqual({
+          held: true,
+          seq: 0,
+        });
+      });
+
       it('refused operations write no events', async () => {
         const running = await createClaimed({ idempotencyKey: 'k', requestHash: 'h' });
         const mark = await eventsMark();

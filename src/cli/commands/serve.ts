@@ -22,7 +22,7 @@ export async function serve(options: CliOptions): Promise<void> {
     leaseGraceMs: optionalMs(process.env.PUNCTUAL_LEASE_GRACE_MS),
     lookaheadMs: optionalMs(process.env.PUNCTUAL_LOOKAHEAD_MS),
     pollIntervalMs: optionalMs(process.env.PUNCTUAL_POLL_INTERVAL_MS),
-    kafkaBrokers: options.kafkaBrokers,
+    kafka: options.kafka ?? undefined,
   });
   if (options.handlers) await loadHandlers(options.handlers, punctual.handlerRegistry);
   const app = buildApp({ service: punctual, logger });

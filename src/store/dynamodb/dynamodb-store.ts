@@ -4,6 +4,7 @@ import { type AttemptRow, rowToAttempt, rowToTask, type TaskRowOf, toJson } from
 import type {
   EventListParams,
   LeaseTerms,
+  OutboxCursor,
   StoreCapabilities,
   TaskCancelParams,
   TaskChangeResult,
@@ -104,6 +105,8 @@ export interface DynamoStoreOptions {
   /** Create the table when it is missing (`punctual migrate`); otherwise a missing table is an error. */
   create?: boolean;
 }
+
+const NO_EVENT_LOG = 'The dynamodb store keeps events per task and has no table-wide event log (eventList, outbox)';
 
 export class DynamoStore implements TaskStore {
   readonly capabilities: StoreCapabilities = {
@@ -730,6 +733,14 @@ export class DynamoStore implements TaskStore {
 
   /** Each task's events live in its item, written with the change; there is no table-wide log yet. */
   async eventList(_params: EventListParams): Promise<TaskEvent[]> {
-    throw new Error('The dynamodb store keeps events per task and has no table-wide event log (eventList)');
+    throw new Error(NO_EVENT_LOG);
+  }
+
+  async outboxLease(): Promise<OutboxCursor> {
+    throw new Error(NO_EVENT_LOG);
+  }
+
+  async outboxAdvance(): Promise<boolean> {
+    throw new Error(NO_EVENT_LOG);
   }
 }

@@ -18,6 +18,9 @@ import type { Task, TaskEvent, TaskState, TaskWithAttempts } from '../../core/ta
 import { TASK_STATES } from '../../core/task.ts';
 import type {
   EventListParams,
+  OutboxAdvanceParams,
+  OutboxCursor,
+  OutboxLeaseParams,
   StoreCapabilities,
   TaskCancelParams,
   TaskChangeResult,
@@ -375,5 +378,19 @@ export class PostgresStore implements TaskStore {
     const until = horizon?.horizon ?? 0;
     if (until <= afterSeq) return [];
     return (await this.run<EventRow>(SQL.listEvents, [afterSeq, until, limit])).map(rowToEvent);
+  }
+
+  async outboxLease({ name, owner, ttlMs, now }: OutboxLeaseParams): Promise<OutboxCursor> {
+    const [row] = await this.run<{ seq: number; owner: string | null }>(SQL.outboxLease, [
+      name,
+      owner,
+      now ?? null,
+      ttlMs,
+    ]);
+    return { held: row?.owner === owner, seq: row?.seq ?? 0 };
+  }
+
+  async outboxAdvance({ name, owner, seq }: OutboxAdvanceParams): Promise<boolean> {
+    return (await this.run(SQL.outboxAdvance, [name, owner, seq])).length > 0;
   }
 }

@@ -45,6 +45,8 @@ export const SQL = {
   eventsHorizon: load('events-horizon'),
   listEvents: load('list-events'),
   listTaskEvents: load('list-task-events'),
+  outboxLease: load('outbox-lease'),
+  outboxAdvance: load('outbox-advance'),
 } as const;
 
 /** PostgreSQL hands JSON columns back parsed (and bigints as numbers: see the pool's type parser). */

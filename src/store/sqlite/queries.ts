@@ -121,6 +121,12 @@ export const SQL = {
 
   listEvents: 'SELECT * FROM task_events WHERE seq > ? ORDER BY seq LIMIT ?',
   listTaskEvents: 'SELECT * FROM task_events WHERE task_id = ? ORDER BY seq',
+  // Take the cursor's lease if it is free, lapsed or already ours (see OutboxLeaseParams).
+  outboxLease: `INSERT INTO outbox_cursors AS c (name, seq, owner, lease_expires_at) VALUES (:name, 0, :owner, :expiresAt)
+    ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, lease_expires_at = excluded.lease_expires_at
+    WHERE c.owner = excluded.owner OR c.lease_expires_at <= :now`,
+  outboxRead: 'SELECT seq, owner FROM outbox_cursors WHERE name = ?',
+  outboxAdvance: 'UPDATE outbox_cursors SET seq = max(seq, :seq) WHERE name = :name AND owner = :owner',
 
   countByState: 'SELECT state, count(*) AS count FROM tasks GROUP BY state',
 } as const;
@@ -145,6 +151,9 @@ export function prepareStatements(db: Database.Database) {
     insertEvent: db.prepare<Params>(SQL.insertEvent),
     listEvents: db.prepare<[number, number], EventRow>(SQL.listEvents),
     listTaskEvents: db.prepare<[string], EventRow>(SQL.listTaskEvents),
+    outboxLease: db.prepare<[{ name: string; owner: string; expiresAt: number; now: number }]>(SQL.outboxLease),
+    outboxRead: db.prepare<[string], { seq: number; owner: string | null }>(SQL.outboxRead),
+    outboxAdvance: db.prepare<[{ name: string; owner: string; seq: number }]>(SQL.outboxAdvance),
     countByState: db.prepare<[], { state: TaskState; count: number }>(SQL.countByState),
   };
 }

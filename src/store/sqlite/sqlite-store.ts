@@ -11,6 +11,9 @@ import type { AttemptOutcome, Task, TaskEvent, TaskEventType, TaskState, TaskWit
 import { TASK_STATES } from '../../core/task.ts';
 import type {
   EventListParams,
+  OutboxAdvanceParams,
+  OutboxCursor,
+  OutboxLeaseParams,
   StoreCapabilities,
   TaskCancelParams,
   TaskChangeResult,
@@ -282,5 +285,17 @@ export class SqliteStore implements TaskStore {
   async eventList({ afterSeq, limit }: EventListParams): Promise<TaskEvent[]> {
     if (limit <= 0) return [];
     return this.read(() => this.q.listEvents.all(afterSeq, limit)).map(rowToEvent);
+  }
+
+  async outboxLease({ name, owner, ttlMs, now = Date.now() }: OutboxLeaseParams): Promise<OutboxCursor> {
+    return this.write(() => {
+      this.q.outboxLease.run({ name, owner, expiresAt: now + ttlMs, now });
+      const row = this.q.outboxRead.get(name) as { seq: number; owner: string | null };
+      return { held: row.owner === owner, seq: row.seq };
+    });
+  }
+
+  async outboxAdvance({ name, owner, seq }: OutboxAdvanceParams): Promise<boolean> {
+    return this.write(() => this.q.outboxAdvance.run({ name, owner, seq }).changes > 0);
   }
 }

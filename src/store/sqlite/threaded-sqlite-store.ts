@@ -12,6 +12,9 @@ import { Worker } from 'node:worker_threads';
 import type { Task, TaskEvent, TaskState, TaskWithAttempts } from '../../core/task.ts';
 import type {
   EventListParams,
+  OutboxAdvanceParams,
+  OutboxCursor,
+  OutboxLeaseParams,
   StoreCapabilities,
   TaskCancelParams,
   TaskChangeResult,
@@ -113,6 +116,12 @@ export class ThreadedSqliteStore implements TaskStore {
   }
   eventList(params: EventListParams): Promise<TaskEvent[]> {
     return this.call('eventList', params);
+  }
+  outboxLease(params: OutboxLeaseParams): Promise<OutboxCursor> {
+    return this.call('outboxLease', params);
+  }
+  outboxAdvance(params: OutboxAdvanceParams): Promise<boolean> {
+    return this.call('outboxAdvance', params);
   }
 
   private call<T>(method: string, params: unknown): Promise<T> {

@@ -1,0 +1,147 @@
+/**
+ * The results topic: remote workers report the outcome of tasks handed to them (a Kafka target
+ * with `await_result`) by producing one JSON message per attempt:
+ *
+ *   {"task_id": "…", "lease_token": "…", "status": "succeeded"}
+ *   {"task_id": "…", "lease_token": "…", "status": "failed", "error": "…", "retryable": true,
+ *    "retry_after_ms": 30000}
+ *
+ * Every node consumes the topic in one consumer group, so each message goes to one node; its
+ * offset is committed only after the outcome is in the store. A message delivered twice (a node
+ * died before committing, a worker sent it twice) changes nothing the second time: outcomes are
+ * fenced by the lease token, which the first one retired. Malformed messages are logged and skipped.
+ */
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Consumer, stringDeserializers } from '@platformatic/kafka';
+import type { Logger } from '../dispatch/logger.ts';
+
+export interface WorkerReport {
+  taskId: string;
+  leaseToken: string;
+  status: 'succeeded' | 'failed';
+  error?: string;
+  /** For a failure: may another attempt help? (default true) */
+  retryable?: boolean;
+  retryAfterMs?: number;
+}
+
+/** What became of a report: applied, or changed nothing (stale lease, unknown task). */
+export type ReportVerdict = 'applied' | 'stale' | 'not_found';
+
+export interface ResultsConsumerOptions {
+  brokers: string[];
+  topic: string;
+  groupId: string;
+  clientId: string;
+  logger: Logger;
+  apply: (report: WorkerReport) => Promise<ReportVerdict>;
+}
+
+type Stream = Awaited<ReturnType<Consumer<string, string, string, string>['consume']>>;
+
+export class ResultsConsumer {
+  private readonly options: ResultsConsumerOptions;
+  private readonly consumer: Consumer<string, string, string, string>;
+  private stream: Stream | null = null;
+  private loop: Promise<void> | null = null;
+  private running = false;
+
+  constructor(options: ResultsConsumerOptions) {
+    this.options = options;
+    this.consumer = new Consumer({
+      clientId: options.clientId,
+      groupId: options.groupId,
+      bootstrapBrokers: options.brokers,
+      deserializers: stringDeserializers,
+      // A broker outage must not end the stream (the default gives up after three tries).
+      retries: 1_000_000,
+      retryDelay: 500,
+    });
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.stream = await this.consumer.consume({
+      topics: [this.options.topic],
+      mode: 'committed',
+      fallbackMode: 'earliest',
+      autocommit: false,
+    });
+    this.stream.on('error', (error: Error) =>
+      this.options.logger.error({ err: error }, 'results consumer: stream error'),
+    );
+    this.loop = this.consume(this.stream);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.stream?.close().catch(() => {});
+    await this.loop;
+    await this.consumer.close(true).catch(() => {});
+  }
+
+  private async consume(stream: Stream): Promise<void> {
+    const { logger } = this.options;
+    for await (const message of stream) {
+      if (!this.running) break;
+      const report = parseReport(message.value);
+      if (typeof report === 'string') {
+        logger.warn(
+          { offset: String(message.offset), partition: message.partition, reason: report },
+          'results: message skipped',
+        );
+      } else if (!(await this.applyUntilStored(report))) {
+        break; // stopping: leave the offset uncommitted, another node applies it
+      }
+      await Promise.resolve(message.commit()).catch((error: Error) =>
+        logger.warn({ err: error }, 'results: commit failed (the message may be applied again, harmlessly)'),
+      );
+    }
+  }
+
+  /** Applies a report, retrying while the store is down; false if the node stops first. */
+  private async applyUntilStored(report: WorkerReport): Promise<boolean> {
+    for (let failures = 0; this.running; failures++) {
+      try {
+        const verdict = await this.options.apply(report);
+        if (verdict !== 'applied')
+          this.options.logger.info({ task: report.taskId, verdict }, 'results: report changed nothing');
+        return true;
+      } catch (error) {
+        this.options.logger.error({ err: error, task: report.taskId }, 'results: could not apply a report; retrying');
+        await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+      }
+    }
+    return false;
+  }
+}
+
+/** A report, or why the message is not one. */
+export function parseReport(value: string | undefined): WorkerReport | string {
+  let body: unknown;
+  try {
+    body = JSON.parse(value ?? '');
+  } catch {
+    return 'the value is not JSON';
+  }
+  if (typeof body !== 'object' || body === null) return 'the value is not a JSON object';
+  const b = body as Record<string, unknown>;
+  if (typeof b.task_id !== 'string' || b.task_id === '') return 'task_id must be a non-empty string';
+  if (typeof b.lease_token !== 'string' || b.lease_token === '') return 'lease_token must be a non-empty string';
+  if (b.status !== 'succeeded' && b.status !== 'failed') return 'status must be "succeeded" or "failed"';
+  if (b.error !== undefined && typeof b.error !== 'string') return 'error must be a string';
+  if (b.retryable !== undefined && typeof b.retryable !== 'boolean') return 'retryable must be a boolean';
+  const retryAfter = b.retry_after_ms;
+  if (retryAfter !== undefined && !(Number.isInteger(retryAfter) && (retryAfter as number) >= 0)) {
+    return 'retry_after_ms must be a whole number of milliseconds';
+  }
+  return {
+    taskId: b.task_id,
+    leaseToken: b.lease_token,
+    status: b.status,
+    error: b.error as string | undefined,
+    retryable: b.retryable as boolean | undefined,
+    retryAfterMs: retryAfter as number | undefined,
+  };
+}

@@ -1,0 +1,8 @@
+-- Where each outbox reader (the Kafka event relay) has got to in task_events, and which node holds
+-- it: one relay per cluster publishes, the others wait for its lease to lapse.
+CREATE TABLE outbox_cursors (
+  name             text COLLATE "C" PRIMARY KEY,
+  seq              bigint NOT NULL DEFAULT 0,
+  owner            text,
+  lease_expires_at bigint NOT NULL DEFAULT 0
+);
