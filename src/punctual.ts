@@ -20,7 +20,14 @@ import { type ReportVerdict, ResultsConsumer, type WorkerReport } from './kafka/
 import { SerialProducer } from './kafka/serial-producer.ts';
 import type { KafkaSettings } from './kafka/settings.ts';
 import { ensureTopics } from './kafka/topics.ts';
-import type { TaskChangeResult, TaskCreateResult, TaskEdit, TaskListParams, TaskStore } from './store/store.ts';
+import type {
+  TaskChangeResult,
+  TaskCreateResult,
+  TaskEdit,
+  TaskListParams,
+  TaskOutcome,
+  TaskStore,
+} from './store/store.ts';
 import { HandlerRegistry } from './targets/handler.ts';
 import { HttpWebhookTarget } from './targets/http.ts';
 import { KafkaPublisher } from './targets/kafka.ts';
@@ -205,27 +212,43 @@ export class Punctual implements TaskService {
   }
 
   /**
-   * A remote worker's outcome for a task handed to it: applied by the same rules as an attempt
-   * run here, fenced by the lease token (a report for an old lease changes nothing).
+   * Remote workers' outcomes for tasks handed to them, applied in one store call by the same rules
+   * as attempts run here, each fenced by its lease token: a report for an old lease, or a second
+   * report for the same lease, changes nothing. Failures read their task first (attempts left,
+   * backoff); successes need no read.
    */
-  async applyWorkerReport(report: WorkerReport): Promise<ReportVerdict> {
-    const task = await this.store.taskGet({ id: report.taskId });
-    if (!task) return 'not_found';
-    if (task.state !== 'running' || task.leaseToken !== report.leaseToken) return 'stale';
+  async applyWorkerReports(reports: WorkerReport[]): Promise<ReportVerdict[]> {
     const now = this.dispatcher.clock.now();
-    const startedAt = task.attemptLog.at(-1)?.startedAt ?? now;
-    const result =
-      report.status === 'succeeded'
-        ? { ok: true as const }
-        : {
-            ok: false as const,
-            retryable: report.retryable ?? true,
-            error: report.error ?? 'the worker reported a failure',
-            retryAfterMs: report.retryAfterMs,
-          };
-    const [applied] = await this.store.taskComplete({ outcomes: [outcomeFor(task, result, startedAt, now)] });
-    if (applied?.applied) this.dispatcher.wake(); // a retry may be due before the next poll
-    return applied?.applied ? 'applied' : 'stale';
+    const first = new Map<string, WorkerReport>();
+    for (const report of reports) if (!first.has(report.taskId)) first.set(report.taskId, report);
+    const verdicts = new Map<string, ReportVerdict>();
+    const outcomes = await Promise.all(
+      [...first.values()].map(async (report): Promise<TaskOutcome | null> => {
+        const lease = { id: report.taskId, leaseToken: report.leaseToken, startedAt: now, endedAt: now };
+        if (report.status === 'succeeded') return { ...lease, kind: 'succeeded' };
+        const task = await this.store.taskGet({ id: report.taskId });
+        if (!task || task.state !== 'running' || task.leaseToken !== report.leaseToken) {
+          verdicts.set(report.taskId, task ? 'stale' : 'not_found');
+          return null;
+        }
+        const error = report.error ?? 'the worker reported a failure';
+        const result = {
+          ok: false as const,
+          retryable: report.retryable ?? true,
+          error,
+          retryAfterMs: report.retryAfterMs,
+        };
+        return outcomeFor(task, result, now, now);
+      }),
+    );
+    const toApply = outcomes.filter((o): o is TaskOutcome => o !== null);
+    if (toApply.length > 0) {
+      for (const { id, applied } of await this.store.taskComplete({ outcomes: toApply })) {
+        verdicts.set(id, applied ? 'applied' : 'stale');
+      }
+      this.dispatcher.wake(); // a retry may be due before the next poll
+    }
+    return reports.map((r) => (first.get(r.taskId) === r ? (verdicts.get(r.taskId) ?? 'stale') : 'stale'));
   }
 
   /**
@@ -274,7 +297,7 @@ export class Punctual implements TaskService {
       groupId: settings.resultsGroup,
       clientId: this.nodeId,
       logger: this.logger,
-      apply: (report) => this.applyWorkerReport(report),
+      apply: (reports) => this.applyWorkerReports(reports),
     });
     return { settings, producer, relay, results, starting: null, stopping: false };
   }

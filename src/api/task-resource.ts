@@ -246,6 +246,7 @@ function toTarget(target: TargetInput, field: string): TaskTarget {
     const result: TaskTarget = { type: 'kafka', topic: target.topic };
     if (target.key !== undefined) result.key = target.key;
     if (target.headers !== undefined) result.headers = { ...target.headers };
+    if (target.await_result) result.await_result = true;
     return result;
   }
   let url: URL;

@@ -6,14 +6,14 @@
  *   {"task_id": "…", "lease_token": "…", "status": "failed", "error": "…", "retryable": true,
  *    "retry_after_ms": 30000}
  *
- * Every node consumes the topic in one consumer group, so each message goes to one node; its
- * offset is committed only after the outcome is in the store. A message delivered twice (a node
+ * Every node consumes the topic in one consumer group, so each message goes to one node; offsets
+ * are committed only after the outcomes are in the store (a batch per store call). A message delivered twice (a node
  * died before committing, a worker sent it twice) changes nothing the second time: outcomes are
  * fenced by the lease token, which the first one retired. Malformed messages are logged and skipped.
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Consumer, stringDeserializers } from '@platformatic/kafka';
+import { Consumer, type Message as KafkaMessage, stringDeserializers } from '@platformatic/kafka';
 import type { Logger } from '../dispatch/logger.ts';
 
 export interface WorkerReport {
@@ -35,16 +35,22 @@ export interface ResultsConsumerOptions {
   groupId: string;
   clientId: string;
   logger: Logger;
-  apply: (report: WorkerReport) => Promise<ReportVerdict>;
+  /** Applies a batch of reports; a throw means none was stored (the batch is tried again). */
+  apply: (reports: WorkerReport[]) => Promise<ReportVerdict[]>;
 }
 
 type Stream = Awaited<ReturnType<Consumer<string, string, string, string>['consume']>>;
+type Message = KafkaMessage<string, string, string, string>;
+
+/** Reports applied per store call; the stream is paused while this many times four wait. */
+const BATCH = 500;
 
 export class ResultsConsumer {
   private readonly options: ResultsConsumerOptions;
   private readonly consumer: Consumer<string, string, string, string>;
   private stream: Stream | null = null;
-  private loop: Promise<void> | null = null;
+  private readonly buffer: Message[] = [];
+  private draining: Promise<void> | null = null;
   private running = false;
 
   constructor(options: ResultsConsumerOptions) {
@@ -62,54 +68,72 @@ export class ResultsConsumer {
 
   async start(): Promise<void> {
     this.running = true;
-    this.stream = await this.consumer.consume({
+    const stream = await this.consumer.consume({
       topics: [this.options.topic],
       mode: 'committed',
       fallbackMode: 'earliest',
       autocommit: false,
     });
-    this.stream.on('error', (error: Error) =>
-      this.options.logger.error({ err: error }, 'results consumer: stream error'),
-    );
-    this.loop = this.consume(this.stream);
+    this.stream = stream;
+    stream.on('error', (error: Error) => this.options.logger.error({ err: error }, 'results consumer: stream error'));
+    stream.on('data', (message) => {
+      this.buffer.push(message);
+      if (this.buffer.length >= 4 * BATCH) stream.pause();
+      this.draining ??= this.drain().finally(() => {
+        this.draining = null;
+      });
+    });
   }
 
   async stop(): Promise<void> {
     this.running = false;
     await this.stream?.close().catch(() => {});
-    await this.loop;
+    await this.draining;
     await this.consumer.close(true).catch(() => {});
   }
 
-  private async consume(stream: Stream): Promise<void> {
+  /** Applies buffered reports a batch at a time, committing each batch's offsets once it is stored. */
+  private async drain(): Promise<void> {
     const { logger } = this.options;
-    for await (const message of stream) {
-      if (!this.running) break;
-      const report = parseReport(message.value);
-      if (typeof report === 'string') {
-        logger.warn(
-          { offset: String(message.offset), partition: message.partition, reason: report },
-          'results: message skipped',
-        );
-      } else if (!(await this.applyUntilStored(report))) {
-        break; // stopping: leave the offset uncommitted, another node applies it
+    while (this.buffer.length > 0 && this.running) {
+      const batch = this.buffer.splice(0, BATCH);
+      const reports: WorkerReport[] = [];
+      for (const message of batch) {
+        const report = parseReport(message.value);
+        if (typeof report === 'string') {
+          logger.warn(
+            { partition: message.partition, offset: String(message.offset), reason: report },
+            'results: message skipped',
+          );
+        } else {
+          reports.push(report);
+        }
       }
-      await Promise.resolve(message.commit()).catch((error: Error) =>
-        logger.warn({ err: error }, 'results: commit failed (the message may be applied again, harmlessly)'),
-      );
+      // Stopping before the batch is stored: leave its offsets uncommitted; another node applies it.
+      if (!(await this.applyUntilStored(reports))) return;
+      const lastOfPartition = new Map<number, Message>();
+      for (const message of batch) lastOfPartition.set(message.partition, message);
+      for (const message of lastOfPartition.values()) {
+        await Promise.resolve(message.commit()).catch((error: Error) =>
+          logger.warn({ err: error }, 'results: commit failed (the batch may be applied again, harmlessly)'),
+        );
+      }
+      if (this.buffer.length < BATCH) this.stream?.resume();
     }
   }
 
-  /** Applies a report, retrying while the store is down; false if the node stops first. */
-  private async applyUntilStored(report: WorkerReport): Promise<boolean> {
+  /** Applies reports, retrying while the store is down; false if the node stops first. */
+  private async applyUntilStored(reports: WorkerReport[]): Promise<boolean> {
+    if (reports.length === 0) return true;
     for (let failures = 0; this.running; failures++) {
       try {
-        const verdict = await this.options.apply(report);
-        if (verdict !== 'applied')
-          this.options.logger.info({ task: report.taskId, verdict }, 'results: report changed nothing');
+        const verdicts = await this.options.apply(reports);
+        const unapplied = verdicts.filter((v) => v !== 'applied').length;
+        if (unapplied > 0)
+          this.options.logger.info({ unapplied }, 'results: reports that changed nothing (stale or unknown)');
         return true;
       } catch (error) {
-        this.options.logger.error({ err: error, task: report.taskId }, 'results: could not apply a report; retrying');
+        this.options.logger.error({ err: error }, 'results: could not apply reports; retrying');
         await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
       }
     }

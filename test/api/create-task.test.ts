@@ -138,6 +138,12 @@ describe('POST /v1/tasks rejects bad input with a problem naming the field', () 
       '/target/partition',
       'additionalProperties',
     ],
+    [
+      'kafka target with await_result that is not a boolean',
+      { ...valid, target: { type: 'kafka', topic: 't', await_result: 'yes' } },
+      '/target/await_result',
+      'type',
+    ],
     ['http target without url', { ...valid, target: { type: 'http' } }, '/target/url', 'required'],
     [
       'http target with an ftp url',
