@@ -15,6 +15,7 @@ import { runBacklog } from './lib/scenarios/backlog.ts';
 import { runIngestBatch, runIngestSingle } from './lib/scenarios/ingest.ts';
 import { runLateness } from './lib/scenarios/lateness.ts';
 import { runNodes } from './lib/scenarios/nodes.ts';
+import { runRelay } from './lib/scenarios/relay.ts';
 import { DEFAULT_CONFIGS, runThroughput, type ThroughputConfig } from './lib/scenarios/throughput.ts';
 import { note } from './lib/stats.ts';
 
@@ -31,6 +32,11 @@ function sizes(quick: boolean) {
           insertBatch: 1_000,
           lateness: { count: 2_000, ratePerSec: 1_000, leadMs: 4_000, batchSize: 1_000 },
         },
+        relay: {
+          rounds: 1,
+          backlog: 20_000,
+          lateness: { count: 2_000, ratePerSec: 1_000, leadMs: 6_000, batchSize: 1_000 },
+        },
       }
     : {
         lateness: { count: 20_000, ratePerSec: 1_000, leadMs: 10_000, batchSize: 1_000 },
@@ -41,6 +47,11 @@ function sizes(quick: boolean) {
         backlog: {
           backlog: 1_000_000,
           insertBatch: 1_000,
+          lateness: { count: 20_000, ratePerSec: 1_000, leadMs: 10_000, batchSize: 1_000 },
+        },
+        relay: {
+          rounds: 2,
+          backlog: 200_000,
           lateness: { count: 20_000, ratePerSec: 1_000, leadMs: 10_000, batchSize: 1_000 },
         },
       };
@@ -75,6 +86,11 @@ function runScenario(name: ScenarioName, spec: string, options: BenchOptions): P
     }
     case 'nodes':
       return runNodes(() => freshStore(spec), n.nodes);
+    case 'relay':
+      return runRelay(() => freshStore(spec), {
+        ...n.relay,
+        lateness: { ...n.relay.lateness, settings: options.dispatch },
+      });
     case 'backlog':
       return runBacklog(() => freshStore(spec), {
         ...n.backlog,

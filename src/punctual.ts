@@ -190,6 +190,7 @@ export class Punctual implements TaskService {
     });
     const claimed = results.flatMap((r) => (r.status === 'created' && r.claimed ? [r.task] : []));
     this.dispatcher.accept(claimed);
+    this.kafka?.relay?.wake();
     return results;
   }
 
@@ -286,8 +287,10 @@ export class Punctual implements TaskService {
         owner: this.nodeId,
         logger: this.logger,
       });
-      // Outcomes of this node's tasks just reached the store: publish them without waiting for a poll.
-      this.dispatcher.on('flushed', () => relay?.wake());
+      // This node just changed tasks: publish the events without waiting for a poll (other
+      // nodes' changes are picked up by the relay's poll).
+      const wake = () => relay?.wake();
+      for (const change of ['claimed', 'flushed', 'ended', 'released'] as const) this.dispatcher.on(change, wake);
     } else if (settings.relayEvents) {
       this.logger.warn({}, 'this store keeps no table-wide event log: lifecycle events are not published to Kafka');
     }

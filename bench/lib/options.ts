@@ -2,7 +2,15 @@
 import { parseArgs } from 'node:util';
 import type { DispatchSettings } from '../../src/punctual.ts';
 
-export const SCENARIOS = ['lateness', 'ingest-batch', 'ingest-single', 'throughput', 'nodes', 'backlog'] as const;
+export const SCENARIOS = [
+  'lateness',
+  'ingest-batch',
+  'ingest-single',
+  'throughput',
+  'nodes',
+  'backlog',
+  'relay',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** What `all` runs: the longer scenarios (several service processes, a million-task backlog) are asked for by name. */
 const ALL: readonly ScenarioName[] = ['lateness', 'ingest-batch', 'ingest-single', 'throughput'];
@@ -39,7 +47,9 @@ export const USAGE = `Usage: npm run bench -- [options]
                    schema per scenario, dropped afterwards)
   --scenario X     all (default) | lateness | ingest | ingest-batch | ingest-single | throughput
                    | nodes (1, 2, 3 service processes on one store) | backlog (lateness with and
-                   without 1,000,000 future tasks); nodes and backlog are not part of all.
+                   without 1,000,000 future tasks) | relay (Kafka event relay: lateness with
+                   it off and on, event delay, events/s; starts a throwaway Kafka broker);
+                   nodes, backlog and relay are not part of all.
                    (may be given more than once)
   --quick          small counts: a smoke run of a minute or so, figures not meaningful
   --out DIR        directory for the raw JSON (default bench/results)

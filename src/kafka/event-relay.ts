@@ -32,7 +32,7 @@ export interface EventRelayOptions {
   logger: Logger;
   /** Events read and published per round (default 1,000). */
   batchSize?: number;
-  /** Wait between reads when the log has nothing new (default 100 ms; a local change wakes it sooner). */
+  /** Wait between reads when the log has nothing new (default 50 ms; a change on this node wakes it sooner). */
   pollIntervalMs?: number;
   /** How long the relay lease lasts unrenewed (default 10,000 ms; renewed every third of it). */
   leaseMs?: number;
@@ -58,7 +58,7 @@ export class EventRelay extends EventEmitter<EventRelayEvents> {
 
   constructor(options: EventRelayOptions) {
     super();
-    this.options = { batchSize: 1_000, pollIntervalMs: 100, leaseMs: 10_000, ...options };
+    this.options = { batchSize: 1_000, pollIntervalMs: 50, leaseMs: 10_000, ...options };
   }
 
   get isLeader(): boolean {

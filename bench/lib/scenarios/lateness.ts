@@ -4,6 +4,7 @@
  * no-op in-process handler. Lateness = handler start − scheduled time.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { KafkaSettings } from '../../../src/kafka/settings.ts';
 import { createPunctual, type DispatchSettings } from '../../../src/punctual.ts';
 import type { FreshStore } from '../env.ts';
 import type { ScenarioResult } from '../report.ts';
@@ -20,6 +21,10 @@ export interface LatenessOptions {
   batchSize: number;
   /** Dispatcher settings (default: none, the dispatcher's defaults). */
   settings?: DispatchSettings;
+  /** Kafka settings: relay lifecycle events while the tasks fire (default: no Kafka). */
+  kafka?: KafkaSettings;
+  /** Scenario name in the report (default `lateness`). */
+  label?: string;
 }
 
 export const LATENESS_TARGETS = { p99Ms: 10, maxMs: 50 };
@@ -44,7 +49,7 @@ function hiresClock(): () => number {
 export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promise<ScenarioResult> {
   const { store, stats, busyMs } = timedStore(await fresh.open());
   const logger = benchLogger('lateness');
-  const p = createPunctual({ store, logger, ...o.settings });
+  const p = createPunctual({ store, logger, ...o.settings, kafka: o.kafka });
   const now = hiresClock();
   const runs = new Map<string, number>();
   const handlerLateness: number[] = [];
@@ -123,7 +128,7 @@ export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promis
     ...(target === undefined ? {} : { target: `<= ${target}`, pass: hires[key] <= target }),
   });
   return {
-    scenario: 'lateness',
+    scenario: o.label ?? 'lateness',
     rows: [
       {
         metric: 'tasks ran / expected',
@@ -161,7 +166,7 @@ export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promis
       },
     ],
     raw: {
-      settings: { ...o, settings: undefined, dispatcher: o.settings ?? 'defaults' },
+      settings: { ...o, settings: undefined, kafka: o.kafka?.topics, dispatcher: o.settings ?? 'defaults' },
       created: {
         batches: createMs.length,
         batchMs: roundAll(distribution(createMs)),
