@@ -3,13 +3,14 @@
  * from a real `punctual serve` on SQLite. Every event the store committed must arrive on the
  * events topic (counted by event id: none missing), completions and rollbacks on theirs, in order
  * per task — through a 15 s broker outage and a kill -9 of the service. Duplicates are allowed
- * (at least once) and counted.
+ * (at least once) and counted. Then two nodes on one PostgreSQL store (one relays), and two
+ * in-process relays on one store (one at a time, handing over at stop).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { silentLogger } from '../../src/dispatch/logger.ts';
 import { EventRelay, RELAY_CURSOR } from '../../src/kafka/event-relay.ts';
 import { SerialProducer } from '../../src/kafka/serial-producer.ts';
@@ -17,6 +18,7 @@ import { DEFAULT_TOPICS, type KafkaTopics } from '../../src/kafka/settings.ts';
 import { ensureTopics } from '../../src/kafka/topics.ts';
 import { type KafkaBroker, startKafkaBroker } from '../helpers/kafka-broker.ts';
 import { type ReceivedMessage, startTopicReader, type TopicReader } from '../helpers/kafka-topic-reader.ts';
+import { adminQuery, dropSchema, randomSchema, storeUrl } from '../helpers/postgres-server.ts';
 import { api, type ServiceProcess, startService } from '../helpers/service-process.ts';
 import { makeTask } from '../helpers/task-factory.ts';
 import { tempSqliteStore } from '../helpers/temp-sqlite.ts';
@@ -205,6 +207,50 @@ describe('the event relay', () => {
     expect(events.missing).toBe(0);
     expect(completed.missing).toBe(0);
     expect(rollbacks.missing).toBe(0);
+  });
+});
+
+describe('on PostgreSQL with two nodes', () => {
+  it('one node relays, and every event of both nodes arrives once', { timeout: 180_000 }, async () => {
+    const base = inject('postgresUrl');
+    const schema = randomSchema();
+    const store = storeUrl(base, { schema });
+    const runLog = join(mkdtempSync(join(tmpdir(), 'punctual-kafka-pg-')), 'runs.log');
+    const start = () =>
+      startService({
+        store,
+        handlers: HANDLERS,
+        args: ['--kafka-brokers', broker.brokers],
+        env: { E2E_RUN_LOG: runLog },
+      });
+    try {
+      const nodes = [await start(), await start()];
+      services.push(...nodes);
+      const ids = new Set([
+        ...(await createTasks(nodes[0]?.url as string, 2_000, 4_000, 'pg a')),
+        ...(await createTasks(nodes[1]?.url as string, 2_000, 4_000, 'pg b')),
+      ]);
+      const query = (sql: string) => adminQuery(base, sql.replaceAll('$schema', `"${schema}"`), [[...ids]]);
+      await waitUntil(
+        async () =>
+          (
+            await query(
+              "SELECT count(*)::int AS n FROM $schema.tasks WHERE id = ANY($1) AND state IN ('succeeded', 'failed')",
+            )
+          )[0]?.n === 4_000,
+        { timeoutMs: 120_000, intervalMs: 500 },
+      );
+      const expected = (await query(
+        'SELECT task_id, seq::int AS seq, type FROM $schema.task_events WHERE task_id = ANY($1) ORDER BY seq',
+      )) as StoredEvent[];
+      expect(expected).toHaveLength(4_000 * 3 + 400 * 2);
+      await waitForAll(expected, ids, 60_000);
+      expect(tally(expected, DEFAULT_TOPICS.events, null, ids)).toEqual({ missing: 0, duplicates: 0, outOfOrder: 0 });
+      const leaders = nodes.filter((n) => n.logs.some((line) => line.includes('event relay: leading')));
+      expect(leaders).toHaveLength(1);
+    } finally {
+      await dropSchema(base, schema).catch(() => {});
+    }
   });
 });
 
