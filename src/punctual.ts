@@ -32,6 +32,7 @@ import { HandlerRegistry } from './targets/handler.ts';
 import { HttpWebhookTarget } from './targets/http.ts';
 import { KafkaPublisher } from './targets/kafka.ts';
 import type { Target, TaskHandler } from './targets/target.ts';
+import type { WebhookSecrets } from './targets/webhook-signature.ts';
 import type { TaskService } from './task-service.ts';
 
 export type DispatchSettings = Pick<
@@ -47,6 +48,8 @@ export interface PunctualOptions extends DispatchSettings {
   nodeId?: string;
   /** Kafka: targets, the event relay and the results topic (kafka/settings.ts). */
   kafka?: KafkaSettings;
+  /** Webhook signing secrets by namespace (targets/webhook-signature.ts). */
+  webhookSecrets?: WebhookSecrets;
 }
 
 export class Punctual implements TaskService {
@@ -55,7 +58,7 @@ export class Punctual implements TaskService {
   readonly nodeId: string;
   private readonly logger: Logger;
   private readonly handlers = new HandlerRegistry();
-  private readonly http = new HttpWebhookTarget();
+  private readonly http: HttpWebhookTarget;
   private readonly kafkaTarget: Target;
   private readonly kafka: KafkaParts | null;
   private readonly ingest: GroupCommit;
@@ -63,6 +66,7 @@ export class Punctual implements TaskService {
 
   constructor(options: PunctualOptions) {
     this.store = options.store;
+    this.http = new HttpWebhookTarget({ secrets: options.webhookSecrets });
     this.logger = options.logger ?? silentLogger;
     this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.dispatcher = new Dispatcher({

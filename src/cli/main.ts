@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type KafkaSettings, kafkaSettingsFromEnv } from '../kafka/settings.ts';
+import { parseWebhookSecrets, type WebhookSecrets } from '../targets/webhook-signature.ts';
 import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
 
@@ -34,6 +35,7 @@ export interface CliOptions {
   concurrency: number;
   /** Null without brokers. */
   kafka: KafkaSettings | null;
+  webhookSecrets: WebhookSecrets;
 }
 
 function readOptions(argv: string[], env: NodeJS.ProcessEnv): { command: string | undefined; options: CliOptions } {
@@ -61,6 +63,7 @@ function readOptions(argv: string[], env: NodeJS.ProcessEnv): { command: string 
       store: values.store ?? env.PUNCTUAL_STORE ?? 'sqlite:./punctual.db',
       handlers: values.handlers ?? env.PUNCTUAL_HANDLERS,
       concurrency,
+      webhookSecrets: parseWebhookSecrets(env.PUNCTUAL_WEBHOOK_SECRETS),
       kafka: kafkaSettings(brokerList(values['kafka-brokers'] ?? env.PUNCTUAL_KAFKA_BROKERS ?? ''), env),
     },
   };

@@ -13,9 +13,12 @@ import type { HttpTarget, Task } from '../core/task.ts';
 import { formatRfc3339 } from '../core/time.ts';
 import { abortMessage } from './handler.ts';
 import type { RunContext, Target, TargetResult } from './target.ts';
+import { signatureHeaders, type WebhookSecrets } from './webhook-signature.ts';
 
 export interface HttpWebhookTargetOptions {
   userAgent?: string;
+  /** Signing secrets by namespace (default: none, requests unsigned). */
+  secrets?: WebhookSecrets;
   /** Most bytes of a response body read before the stream is canceled. */
   maxResponseBytes?: number;
   /** Connections kept per origin (default 128: above the executor's default concurrency). */
@@ -45,8 +48,10 @@ export class HttpWebhookTarget implements Target {
   private readonly userAgent: string;
   private readonly maxResponseBytes: number;
   private readonly agent: Agent;
+  private readonly secrets: WebhookSecrets;
 
   constructor(options: HttpWebhookTargetOptions = {}) {
+    this.secrets = options.secrets ?? new Map();
     this.userAgent = options.userAgent ?? `punctual/${pkg.version}`;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.agent = new Agent({ connections: options.connectionsPerOrigin ?? 128 });
@@ -108,9 +113,10 @@ export class HttpWebhookTarget implements Target {
     headers.set('idempotency-key', ctx.idempotencyKey);
     headers.set('punctual-scheduled-at', formatRfc3339(task.scheduledAt));
     const options: RequestOptions = { method, signal: ctx.signal, dispatcher: this.agent };
+    let body = '';
     if (method !== 'GET') {
       headers.set('content-type', 'application/json');
-      options.body = JSON.stringify({
+      body = JSON.stringify({
         id: task.id,
         name: task.name,
         description: task.description,
@@ -118,6 +124,11 @@ export class HttpWebhookTarget implements Target {
         scheduled_date: formatRfc3339(task.scheduledAt),
         attempt: ctx.attempt,
       });
+      options.body = body;
+    }
+    // Signed on every attempt, so the timestamp is the attempt's (receivers refuse stale ones).
+    for (const [name, value] of Object.entries(signatureHeaders(this.secrets, task.namespace, body))) {
+      headers.set(name, value);
     }
     options.headers = Object.fromEntries(headers);
     return { url, options };

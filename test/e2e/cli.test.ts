@@ -25,6 +25,21 @@ describe('punctual CLI', () => {
     expect(bad.stderr).toContain('--port must be a whole number');
   });
 
+  it('refuses bad Kafka and webhook settings from the environment, naming the variable', () => {
+    const withEnv = (env: Record<string, string>) =>
+      spawnSync(process.execPath, [BIN, 'serve', '--port', '0'], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, ...env },
+      });
+    const secrets = withEnv({ PUNCTUAL_WEBHOOK_SECRETS: 'default=short' });
+    expect(secrets.status).toBe(2);
+    expect(secrets.stderr).toContain('PUNCTUAL_WEBHOOK_SECRETS');
+    const topic = withEnv({ PUNCTUAL_KAFKA_BROKERS: '127.0.0.1:9', PUNCTUAL_KAFKA_TOPIC_EVENTS: 'bad topic' });
+    expect(topic.status).toBe(2);
+    expect(topic.stderr).toContain('PUNCTUAL_KAFKA_TOPIC_EVENTS');
+  });
+
   it('refuses an unknown store scheme, naming the supported ones', () => {
     const result = run(['migrate', '--store', 'mysql://localhost/x']);
     expect(result.status).toBe(1);

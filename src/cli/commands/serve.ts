@@ -23,6 +23,7 @@ export async function serve(options: CliOptions): Promise<void> {
     lookaheadMs: optionalMs(process.env.PUNCTUAL_LOOKAHEAD_MS),
     pollIntervalMs: optionalMs(process.env.PUNCTUAL_POLL_INTERVAL_MS),
     kafka: options.kafka ?? undefined,
+    webhookSecrets: options.webhookSecrets,
   });
   if (options.handlers) await loadHandlers(options.handlers, punctual.handlerRegistry);
   const app = buildApp({ service: punctual, logger });

@@ -1,0 +1,1 @@
+export { DEFAULT_TOLERANCE_SECONDS, type VerifySignatureOptions, verifySignature } from './signature.ts';
