@@ -28,6 +28,7 @@ import type {
   TaskOutcome,
   TaskStore,
 } from './store/store.ts';
+import type { AllowList } from './targets/address-guard.ts';
 import { HandlerRegistry } from './targets/handler.ts';
 import { HttpWebhookTarget } from './targets/http.ts';
 import { KafkaPublisher } from './targets/kafka.ts';
@@ -50,6 +51,8 @@ export interface PunctualOptions extends DispatchSettings {
   kafka?: KafkaSettings;
   /** Webhook signing secrets by namespace (targets/webhook-signature.ts). */
   webhookSecrets?: WebhookSecrets;
+  /** Private addresses webhooks may reach (default none: targets/address-guard.ts). */
+  allowPrivateTargets?: AllowList;
 }
 
 export class Punctual implements TaskService {
@@ -66,7 +69,7 @@ export class Punctual implements TaskService {
 
   constructor(options: PunctualOptions) {
     this.store = options.store;
-    this.http = new HttpWebhookTarget({ secrets: options.webhookSecrets });
+    this.http = new HttpWebhookTarget({ secrets: options.webhookSecrets, allowPrivate: options.allowPrivateTargets });
     this.logger = options.logger ?? silentLogger;
     this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.dispatcher = new Dispatcher({

@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import packageJson from '../../package.json' with { type: 'json' };
+import { PunctualError } from '../core/errors.ts';
 import {
   BatchCreateBody,
   BatchResult,
@@ -20,7 +21,8 @@ import {
 } from '../core/schemas.ts';
 import { isRfc3339 } from '../core/time.ts';
 import type { TaskService } from '../task-service.ts';
-import { notFoundHandler, problemErrorHandler } from './problem.ts';
+import type { ApiKeys } from './api-keys.ts';
+import { notFoundHandler, problemErrorHandler, sendProblem } from './problem.ts';
 import { healthRoutes } from './routes/health.ts';
 import { taskActionRoutes } from './routes/task-actions.ts';
 import { taskRoutes } from './routes/tasks.ts';
@@ -34,6 +36,8 @@ export interface AppOptions {
   logger?: boolean | object;
   /** Largest request body for single-task routes, in bytes (default 1 MiB). */
   bodyLimit?: number;
+  /** When set, every request but health checks and the API description needs one of these keys. */
+  apiKeys?: ApiKeys | null;
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {
@@ -67,6 +71,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   installJsonParser(app);
   app.setErrorHandler(problemErrorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  if (options.apiKeys) requireApiKeys(app, options.apiKeys);
 
   app.register(swagger, {
     // OpenAPI 3.1 is JSON Schema: keep `const` so the published schemas are the validating ones.
@@ -103,6 +108,27 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(taskRoutes, { service: options.service });
   app.register(taskActionRoutes, { service: options.service });
   return app;
+}
+
+/** Open without a key: load balancers' health checks and the API's own description. */
+const OPEN_PATHS = /^\/(healthz|readyz|openapi\.json|docs)(\/|\?|$)/;
+
+function requireApiKeys(app: FastifyInstance, keys: ApiKeys): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (OPEN_PATHS.test(request.url)) return;
+    const header = request.headers.authorization;
+    const presented = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+    const verdict = presented === undefined ? null : keys.check(presented);
+    if (verdict?.status === 'ok') return;
+    const detail =
+      verdict === null
+        ? 'send an API key as "Authorization: Bearer <key>"'
+        : verdict.status === 'revoked'
+          ? 'this API key has been revoked'
+          : 'this API key is not recognised';
+    reply.header('www-authenticate', 'Bearer realm="punctual"');
+    return sendProblem(reply, new PunctualError('PUNCTUAL_UNAUTHORIZED', detail));
+  });
 }
 
 /**

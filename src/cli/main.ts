@@ -3,7 +3,9 @@
  * Flags win over environment variables, which win over defaults.
  */
 import { parseArgs } from 'node:util';
+import { ApiKeys, newApiKey } from '../api/api-keys.ts';
 import { type KafkaSettings, kafkaSettingsFromEnv } from '../kafka/settings.ts';
+import { type AllowList, allowListFromEnv } from '../targets/address-guard.ts';
 import { parseWebhookSecrets, type WebhookSecrets } from '../targets/webhook-signature.ts';
 import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
@@ -13,6 +15,7 @@ const USAGE = `Usage: punctual <command> [options]
 Commands:
   serve     run the scheduler and its HTTP API
   migrate   apply the store's schema migrations and exit
+  api-key NAME   make a new API key; prints it and the line for PUNCTUAL_API_KEYS_FILE
 
 Options (serve):
   --port N          HTTP port                     (PUNCTUAL_PORT, default 8080)
@@ -36,6 +39,11 @@ export interface CliOptions {
   /** Null without brokers. */
   kafka: KafkaSettings | null;
   webhookSecrets: WebhookSecrets;
+  allowPrivateTargets: AllowList;
+  /** Null: no keys configured (then the service only listens on loopback). */
+  apiKeys: ApiKeys | null;
+  /** Positional arguments after the command. */
+  args: string[];
 }
 
 function readOptions(argv: string[], env: NodeJS.ProcessEnv): { command: string | undefined; options: CliOptions } {
@@ -64,6 +72,9 @@ function readOptions(argv: string[], env: NodeJS.ProcessEnv): { command: string 
       handlers: values.handlers ?? env.PUNCTUAL_HANDLERS,
       concurrency,
       webhookSecrets: parseWebhookSecrets(env.PUNCTUAL_WEBHOOK_SECRETS),
+      apiKeys: ApiKeys.fromEnv(env),
+      allowPrivateTargets: allowListFromEnv(env),
+      args: positionals.slice(1),
       kafka: kafkaSettings(brokerList(values['kafka-brokers'] ?? env.PUNCTUAL_KAFKA_BROKERS ?? ''), env),
     },
   };
@@ -107,6 +118,13 @@ async function main(): Promise<void> {
       return serve(parsed.options);
     case 'migrate':
       return migrate(parsed.options);
+    case 'api-key': {
+      const { key, line } = newApiKey(parsed.options.args[0] ?? '');
+      process.stdout.write(
+        `key (give it to the client; it is not stored):\n  ${key}\nline for PUNCTUAL_API_KEYS_FILE:\n  ${line}\n`,
+      );
+      return;
+    }
     case 'help':
     case undefined:
       process.stdout.write(USAGE);

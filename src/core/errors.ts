@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   PUNCTUAL_BAD_REQUEST: { status: 400, title: 'The request could not be read' },
   PUNCTUAL_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
   PUNCTUAL_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  PUNCTUAL_UNAUTHORIZED: { status: 401, title: 'A valid API key is required' },
   PUNCTUAL_TASK_NOT_FOUND: { status: 404, title: 'No task has this id' },
   PUNCTUAL_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   PUNCTUAL_INVALID_STATE: { status: 409, title: 'The task is not in a state that allows this' },

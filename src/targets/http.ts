@@ -7,10 +7,18 @@
  * follows redirects, which is what we want.
  */
 import { STATUS_CODES } from 'node:http';
-import { Agent, type Dispatcher, request } from 'undici';
+import { type Agent, type Dispatcher, request } from 'undici';
 import pkg from '../../package.json' with { type: 'json' };
 import type { HttpTarget, Task } from '../core/task.ts';
 import { formatRfc3339 } from '../core/time.ts';
+import {
+  type AllowList,
+  checkUrlHost,
+  guardedAgent,
+  parseAllowList,
+  TargetRefusedError,
+  targetRefusal,
+} from './address-guard.ts';
 import { abortMessage } from './handler.ts';
 import type { RunContext, Target, TargetResult } from './target.ts';
 import { signatureHeaders, type WebhookSecrets } from './webhook-signature.ts';
@@ -19,6 +27,11 @@ export interface HttpWebhookTargetOptions {
   userAgent?: string;
   /** Signing secrets by namespace (default: none, requests unsigned). */
   secrets?: WebhookSecrets;
+  /**
+   * Private addresses webhooks may reach (PUNCTUAL_ALLOW_PRIVATE_TARGETS). Default: none —
+   * loopback, private, link-local and metadata addresses are refused (address-guard.ts).
+   */
+  allowPrivate?: AllowList;
   /** Most bytes of a response body read before the stream is canceled. */
   maxResponseBytes?: number;
   /** Connections kept per origin (default 128: above the executor's default concurrency). */
@@ -49,12 +62,15 @@ export class HttpWebhookTarget implements Target {
   private readonly maxResponseBytes: number;
   private readonly agent: Agent;
   private readonly secrets: WebhookSecrets;
+  private readonly allowPrivate: AllowList;
 
   constructor(options: HttpWebhookTargetOptions = {}) {
     this.secrets = options.secrets ?? new Map();
     this.userAgent = options.userAgent ?? `punctual/${pkg.version}`;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    this.agent = new Agent({ connections: options.connectionsPerOrigin ?? 128 });
+    this.allowPrivate = options.allowPrivate ?? parseAllowList(undefined);
+    // Every new connection resolves the host, checks each address and connects to the checked one.
+    this.agent = guardedAgent(this.allowPrivate, { connections: options.connectionsPerOrigin ?? 128 });
   }
 
   /** Close idle connections (at shutdown). */
@@ -68,9 +84,10 @@ export class HttpWebhookTarget implements Target {
     let built: { url: URL; options: RequestOptions };
     try {
       built = this.buildRequest(task, target, ctx);
+      checkUrlHost(built.url, this.allowPrivate);
     } catch (err) {
-      // A bad URL or header cannot get better on retry.
-      return permanent(`invalid http target: ${messageOf(err)}`);
+      // A bad URL or header, or a refused address, cannot get better on retry.
+      return permanent(err instanceof TargetRefusedError ? err.message : `invalid http target: ${messageOf(err)}`);
     }
 
     let response: Awaited<ReturnType<typeof request>>;
@@ -78,6 +95,8 @@ export class HttpWebhookTarget implements Target {
       response = await request(built.url, built.options);
     } catch (err) {
       if (ctx.signal.aborted) return retryable(abortMessage(ctx.signal, task));
+      const refused = targetRefusal(err);
+      if (refused) return permanent(refused.message);
       return retryable(networkErrorText(err));
     }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import Value from 'typebox/value';
 import { expect } from 'vitest';
+import type { ApiKeys } from '../../src/api/api-keys.ts';
 import { buildApp } from '../../src/api/app.ts';
 import { type ErrorCode, problemType } from '../../src/core/errors.ts';
 import { Problem, type TaskResource } from '../../src/core/schemas.ts';
@@ -30,6 +31,7 @@ export interface HarnessOptions {
   handlers?: Record<string, TaskHandler>;
   logger?: boolean | object;
   bodyLimit?: number;
+  apiKeys?: ApiKeys | null;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -38,7 +40,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   await store.migrate();
   const punctual = createPunctual({ store });
   for (const [name, handler] of Object.entries(options.handlers ?? {})) punctual.handle(name, handler);
-  const app = buildApp({ service: punctual, logger: options.logger, bodyLimit: options.bodyLimit });
+  const app = buildApp({
+    service: punctual,
+    logger: options.logger,
+    bodyLimit: options.bodyLimit,
+    apiKeys: options.apiKeys,
+  });
   if (options.start ?? true) await punctual.start();
   let closed = false;
   return {

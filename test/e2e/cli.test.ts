@@ -1,10 +1,11 @@
 /** The `punctual` command line as a user runs it. */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { ApiKeys } from '../../src/api/api-keys.ts';
 import { api } from '../helpers/service-process.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/punctual.js');
@@ -38,6 +39,23 @@ describe('punctual CLI', () => {
     const topic = withEnv({ PUNCTUAL_KAFKA_BROKERS: '127.0.0.1:9', PUNCTUAL_KAFKA_TOPIC_EVENTS: 'bad topic' });
     expect(topic.status).toBe(2);
     expect(topic.stderr).toContain('PUNCTUAL_KAFKA_TOPIC_EVENTS');
+  });
+
+  it('refuses to listen beyond loopback without API keys', () => {
+    const result = run(['serve', '--host', '0.0.0.0', '--port', '0']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('no API keys are configured');
+  });
+
+  it('makes an API key and the keys-file line that admits it', () => {
+    const result = run(['api-key', 'alice']);
+    expect(result.status).toBe(0);
+    const key = /^\s+(pk_\S+)$/m.exec(result.stdout)?.[1] as string;
+    const line = /^\s+(alice sha256:[0-9a-f]{64})$/m.exec(result.stdout)?.[1] as string;
+    expect(key.length).toBeGreaterThan(24);
+    const dir = mkdtempSync(join(tmpdir(), 'punctual-cli-keys-'));
+    writeFileSync(join(dir, 'keys'), `${line}\n`);
+    expect(ApiKeys.fromEnv({ PUNCTUAL_API_KEYS_FILE: join(dir, 'keys') })?.check(key).status).toBe('ok');
   });
 
   it('refuses an unknown store scheme, naming the supported ones', () => {

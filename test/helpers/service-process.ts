@@ -63,7 +63,8 @@ export function launchService(
   if (options.handlers) args.push('--handlers', options.handlers);
   args.push(...(options.args ?? []));
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, PUNCTUAL_LOG_LEVEL: 'info', ...options.env },
+    // Test receivers listen on loopback, which webhooks may not reach unless allowed.
+    env: { ...process.env, PUNCTUAL_LOG_LEVEL: 'info', PUNCTUAL_ALLOW_PRIVATE_TARGETS: '127.0.0.1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);

@@ -14,6 +14,11 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function serve(options: CliOptions): Promise<void> {
   const logger = pino({ level: process.env.PUNCTUAL_LOG_LEVEL ?? 'info' });
+  if (!options.apiKeys && !isLoopback(options.host)) {
+    throw new Error(
+      `no API keys are configured (PUNCTUAL_API_KEYS or PUNCTUAL_API_KEYS_FILE): refusing to listen on ${options.host}; configure keys or listen on 127.0.0.1`,
+    );
+  }
   const store = await openStore(options.store);
   const punctual = createPunctual({
     store,
@@ -24,9 +29,10 @@ export async function serve(options: CliOptions): Promise<void> {
     pollIntervalMs: optionalMs(process.env.PUNCTUAL_POLL_INTERVAL_MS),
     kafka: options.kafka ?? undefined,
     webhookSecrets: options.webhookSecrets,
+    allowPrivateTargets: options.allowPrivateTargets,
   });
   if (options.handlers) await loadHandlers(options.handlers, punctual.handlerRegistry);
-  const app = buildApp({ service: punctual, logger });
+  const app = buildApp({ service: punctual, logger, apiKeys: options.apiKeys });
   // Finish building the app (plugins, schemas) before claiming: that work blocks the event loop,
   // and claimed tasks would wait behind it.
   await app.ready();
@@ -38,6 +44,12 @@ export async function serve(options: CliOptions): Promise<void> {
     { port, host: options.host, store: redact(options.store) },
     `punctual listening on http://${options.host}:${port}`,
   );
+  if (!options.apiKeys) {
+    logger.warn(
+      { host: options.host },
+      'no API keys configured: the API is open to anyone who can reach this address (loopback only)',
+    );
+  }
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
@@ -62,6 +74,10 @@ function optionalMs(text: string | undefined): number | undefined {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 0) throw new Error(`expected a whole number of milliseconds, got "${text}"`);
   return value;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** Keep passwords out of logs. */

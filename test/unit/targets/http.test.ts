@@ -5,10 +5,14 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pkg from '../../../package.json' with { type: 'json' };
 import type { HttpTarget, Task } from '../../../src/core/task.ts';
+import { parseAllowList } from '../../../src/targets/address-guard.ts';
 import { HttpWebhookTarget, parseRetryAfter } from '../../../src/targets/http.ts';
 import type { RunContext } from '../../../src/targets/target.ts';
 import { type Receiver, startReceiver } from '../../helpers/http-receiver.ts';
 import { makeTask } from '../../helpers/task-factory.ts';
+
+/** The test receivers listen on loopback, which webhooks reach only when allowed. */
+const LOCAL = { allowPrivate: parseAllowList('127.0.0.1') };
 
 let receiver: Receiver;
 beforeEach(async () => {
@@ -33,7 +37,7 @@ describe('HttpWebhookTarget request', () => {
       { headers: { authorization: 'Bearer t0ken', 'x-extra': 'yes' } },
       { name: 'send-invoice', description: 'monthly', payload: { invoice: 42 }, scheduledAt },
     );
-    const result = await new HttpWebhookTarget().run(task, ctx({ attempt: 3, idempotencyKey: 'idem-9' }));
+    const result = await new HttpWebhookTarget(LOCAL).run(task, ctx({ attempt: 3, idempotencyKey: 'idem-9' }));
 
     expect(result).toEqual({ ok: true });
     expect(receiver.requests).toHaveLength(1);
@@ -62,8 +66,8 @@ describe('HttpWebhookTarget request', () => {
   });
 
   it('uses the method of the target and sends no body on GET', async () => {
-    await new HttpWebhookTarget().run(httpTask({ method: 'GET' }), ctx());
-    await new HttpWebhookTarget().run(httpTask({ method: 'PUT' }), ctx());
+    await new HttpWebhookTarget(LOCAL).run(httpTask({ method: 'GET' }), ctx());
+    await new HttpWebhookTarget(LOCAL).run(httpTask({ method: 'PUT' }), ctx());
     expect(receiver.requests.map((r) => r.method)).toEqual(['GET', 'PUT']);
     expect(receiver.requests[0]?.rawBody).toBe('');
     expect(receiver.requests[1]?.body).toMatchObject({ attempt: 1 });
@@ -71,7 +75,7 @@ describe('HttpWebhookTarget request', () => {
 
   it('keeps its own headers over the task headers of the same name', async () => {
     const task = httpTask({ headers: { 'Punctual-Attempt': '99', 'user-agent': 'spoof' } });
-    await new HttpWebhookTarget({ userAgent: 'custom/1' }).run(task, ctx({ attempt: 2 }));
+    await new HttpWebhookTarget({ ...LOCAL, userAgent: 'custom/1' }).run(task, ctx({ attempt: 2 }));
     expect(receiver.requests[0]?.headers['punctual-attempt']).toBe('2');
     expect(receiver.requests[0]?.headers['user-agent']).toBe('custom/1');
   });
@@ -79,7 +83,7 @@ describe('HttpWebhookTarget request', () => {
 
 describe('HttpWebhookTarget results', () => {
   it('treats 200 and 204 as success', async () => {
-    const target = new HttpWebhookTarget();
+    const target = new HttpWebhookTarget(LOCAL);
     expect(await target.run(httpTask(), ctx())).toEqual({ ok: true });
     receiver.setResponder(() => ({ status: 204 }));
     expect(await target.run(httpTask(), ctx())).toEqual({ ok: true });
@@ -87,7 +91,7 @@ describe('HttpWebhookTarget results', () => {
 
   it('retries a 500 and quotes the start of the body', async () => {
     receiver.setResponder(() => ({ status: 500, body: { error: 'database down' } }));
-    const result = await new HttpWebhookTarget().run(httpTask(), ctx());
+    const result = await new HttpWebhookTarget(LOCAL).run(httpTask(), ctx());
     expect(result).toEqual({
       ok: false,
       retryable: true,
@@ -97,7 +101,7 @@ describe('HttpWebhookTarget results', () => {
 
   it('retries a 408', async () => {
     receiver.setResponder(() => ({ status: 408 }));
-    expect(await new HttpWebhookTarget().run(httpTask(), ctx())).toEqual({
+    expect(await new HttpWebhookTarget(LOCAL).run(httpTask(), ctx())).toEqual({
       ok: false,
       retryable: true,
       error: 'HTTP 408 Request Timeout',
@@ -106,7 +110,7 @@ describe('HttpWebhookTarget results', () => {
 
   it('reads Retry-After in seconds on a 503', async () => {
     receiver.setResponder(() => ({ status: 503, headers: { 'retry-after': '120' } }));
-    const result = await new HttpWebhookTarget().run(httpTask(), ctx());
+    const result = await new HttpWebhookTarget(LOCAL).run(httpTask(), ctx());
     expect(result).toEqual({
       ok: false,
       retryable: true,
@@ -118,7 +122,7 @@ describe('HttpWebhookTarget results', () => {
   it('reads Retry-After as an HTTP-date on a 429', async () => {
     const at = new Date(Date.now() + 90_000).toUTCString();
     receiver.setResponder(() => ({ status: 429, headers: { 'retry-after': at } }));
-    const result = await new HttpWebhookTarget().run(httpTask(), ctx());
+    const result = await new HttpWebhookTarget(LOCAL).run(httpTask(), ctx());
     expect(result).toMatchObject({ ok: false, retryable: true, error: 'HTTP 429 Too Many Requests' });
     const retryAfterMs = result.ok ? 0 : (result.retryAfterMs ?? 0);
     // HTTP-dates have whole seconds, so up to 1 s is lost to truncation and a little to the round trip.
@@ -128,13 +132,13 @@ describe('HttpWebhookTarget results', () => {
 
   it('ignores Retry-After on other statuses', async () => {
     receiver.setResponder(() => ({ status: 500, headers: { 'retry-after': '5' } }));
-    const result = await new HttpWebhookTarget().run(httpTask(), ctx());
+    const result = await new HttpWebhookTarget(LOCAL).run(httpTask(), ctx());
     expect(result).not.toHaveProperty('retryAfterMs');
   });
 
   it('fails a 404 for good', async () => {
     receiver.setResponder(() => ({ status: 404, body: 'no such hook' }));
-    expect(await new HttpWebhookTarget().run(httpTask(), ctx())).toEqual({
+    expect(await new HttpWebhookTarget(LOCAL).run(httpTask(), ctx())).toEqual({
       ok: false,
       retryable: false,
       error: 'HTTP 404 Not Found: no such hook',
@@ -145,7 +149,7 @@ describe('HttpWebhookTarget results', () => {
     receiver.setResponder((req) =>
       req.path === '/hook' ? { status: 301, headers: { location: '/elsewhere' } } : { status: 200 },
     );
-    const result = await new HttpWebhookTarget().run(httpTask(), ctx());
+    const result = await new HttpWebhookTarget(LOCAL).run(httpTask(), ctx());
     expect(result).toEqual({
       ok: false,
       retryable: false,
@@ -156,7 +160,7 @@ describe('HttpWebhookTarget results', () => {
 
   it('cuts the quoted body at 200 characters', async () => {
     receiver.setResponder(() => ({ status: 400, body: 'é'.repeat(500) }));
-    const result = await new HttpWebhookTarget().run(httpTask(), ctx());
+    const result = await new HttpWebhookTarget(LOCAL).run(httpTask(), ctx());
     expect(result).toEqual({ ok: false, retryable: false, error: `HTTP 400 Bad Request: ${'é'.repeat(200)}` });
   });
 });
@@ -167,7 +171,7 @@ describe('HttpWebhookTarget failures before a status', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('timeout after 50 ms')), 50);
     const started = Date.now();
-    const result = await new HttpWebhookTarget().run(httpTask(), ctx({ signal: controller.signal }));
+    const result = await new HttpWebhookTarget(LOCAL).run(httpTask(), ctx({ signal: controller.signal }));
     expect(result).toEqual({ ok: false, retryable: true, error: 'timeout after 50 ms' });
     expect(Date.now() - started).toBeLessThan(5_000);
   });
@@ -175,7 +179,7 @@ describe('HttpWebhookTarget failures before a status', () => {
   it('names the task timeout when the signal carries no reason', async () => {
     receiver.setResponder(() => ({ status: 200, delayMs: 10_000 }));
     const task = httpTask({}, { timeoutMs: 40 });
-    const result = await new HttpWebhookTarget().run(task, ctx({ signal: AbortSignal.timeout(40) }));
+    const result = await new HttpWebhookTarget(LOCAL).run(task, ctx({ signal: AbortSignal.timeout(40) }));
     expect(result).toEqual({ ok: false, retryable: true, error: 'timeout after 40 ms' });
   });
 
@@ -183,13 +187,13 @@ describe('HttpWebhookTarget failures before a status', () => {
     const closed = await startReceiver();
     await closed.close();
     const task = makeTask({ target: { type: 'http', url: `${closed.url}/hook` } });
-    const result = await new HttpWebhookTarget().run(task, ctx());
+    const result = await new HttpWebhookTarget(LOCAL).run(task, ctx());
     expect(result).toMatchObject({ ok: false, retryable: true });
     expect(result.ok ? '' : result.error).toMatch(/^connection refused \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)$/);
   });
 
   it('fails for good on a URL or header no retry can fix', async () => {
-    const target = new HttpWebhookTarget();
+    const target = new HttpWebhookTarget(LOCAL);
     expect(await target.run(makeTask({ target: { type: 'http', url: 'ftp://example.com/x' } }), ctx())).toEqual({
       ok: false,
       retryable: false,
@@ -201,7 +205,7 @@ describe('HttpWebhookTarget failures before a status', () => {
   });
 
   it('fails for good on a task without an http target', async () => {
-    expect(await new HttpWebhookTarget().run(makeTask(), ctx())).toEqual({
+    expect(await new HttpWebhookTarget(LOCAL).run(makeTask(), ctx())).toEqual({
       ok: false,
       retryable: false,
       error: 'the task has no http target',
@@ -219,7 +223,7 @@ describe('HttpWebhookTarget response bodies', () => {
       },
     });
     receiver.setResponder(() => ({ status: 500, body: endless }));
-    const result = await new HttpWebhookTarget({ maxResponseBytes: 100_000 }).run(httpTask(), ctx());
+    const result = await new HttpWebhookTarget({ ...LOCAL, maxResponseBytes: 100_000 }).run(httpTask(), ctx());
     expect(result).toEqual({ ok: false, retryable: true, error: `HTTP 500 Internal Server Error: ${'x'.repeat(200)}` });
     await once(endless, 'close');
     // Socket buffers hold some bytes in flight, but nowhere near an endless stream.
@@ -237,7 +241,7 @@ describe('HttpWebhookTarget response bodies', () => {
     const { port } = server.address() as AddressInfo;
     try {
       const task = makeTask({ target: { type: 'http', url: `http://127.0.0.1:${port}/` } });
-      expect(await new HttpWebhookTarget().run(task, ctx())).toEqual({ ok: true });
+      expect(await new HttpWebhookTarget(LOCAL).run(task, ctx())).toEqual({ ok: true });
     } finally {
       server.close();
     }

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifySignature } from '../../../packages/client/src/index.ts';
 import type { Task } from '../../../src/core/task.ts';
+import { parseAllowList } from '../../../src/targets/address-guard.ts';
 import { HttpWebhookTarget } from '../../../src/targets/http.ts';
 import { parseWebhookSecrets, signatureHeaders } from '../../../src/targets/webhook-signature.ts';
 import { type Receiver, startReceiver } from '../../helpers/http-receiver.ts';
@@ -13,6 +14,9 @@ import { makeTask } from '../../helpers/task-factory.ts';
 
 const NEW_SECRET = 'whsec-new-0123456789abcdef';
 const OLD_SECRET = 'whsec-old-0123456789abcdef';
+
+/** The test receivers listen on loopback, which webhooks reach only when allowed. */
+const LOCAL = { allowPrivate: parseAllowList('127.0.0.1') };
 
 let receiver: Receiver;
 beforeEach(async () => {
@@ -23,7 +27,7 @@ afterEach(async () => {
 });
 
 async function deliver(secrets: string, task: Partial<Task> = {}) {
-  const target = new HttpWebhookTarget({ secrets: parseWebhookSecrets(secrets) });
+  const target = new HttpWebhookTarget({ ...LOCAL, secrets: parseWebhookSecrets(secrets) });
   const result = await target.run(makeTask({ target: { type: 'http', url: `${receiver.url}/hook` }, ...task }), {
     attempt: 1,
     idempotencyKey: 'k',
