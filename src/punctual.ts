@@ -15,7 +15,8 @@ import { Dispatcher, type DispatcherOptions } from './dispatch/dispatcher.ts';
 import { type Logger, silentLogger } from './dispatch/logger.ts';
 import { outcomeFor } from './dispatch/outcome.ts';
 import { GroupCommit } from './ingest/group-commit.ts';
-import { EventRelay } from './kafka/event-relay.ts';
+import { EventRelay, type Relay } from './kafka/event-relay.ts';
+import { RelayThread } from './kafka/relay-thread.ts';
 import { type ReportVerdict, ResultsConsumer, type WorkerReport } from './kafka/results-consumer.ts';
 import { SerialProducer } from './kafka/serial-producer.ts';
 import type { KafkaSettings } from './kafka/settings.ts';
@@ -53,6 +54,11 @@ export interface PunctualOptions extends DispatchSettings {
   webhookSecrets?: WebhookSecrets;
   /** Private addresses webhooks may reach (default none: targets/address-guard.ts). */
   allowPrivateTargets?: AllowList;
+  /**
+   * The store's URL, when known (`punctual serve`): the Kafka event relay then runs on a thread
+   * of its own with its own connection, off the event loop that fires tasks.
+   */
+  storeUrl?: string;
 }
 
 export class Punctual implements TaskService {
@@ -80,9 +86,15 @@ export class Punctual implements TaskService {
       owner: this.nodeId,
       resolveTarget: (task) => this.targetFor(task),
     });
-    this.kafka = options.kafka && options.kafka.brokers.length > 0 ? this.kafkaParts(options.kafka) : null;
+    this.kafka =
+      options.kafka && options.kafka.brokers.length > 0 ? this.kafkaParts(options.kafka, options.storeUrl) : null;
     this.kafkaTarget = this.kafka ? new KafkaPublisher(this.kafka.producer) : NO_KAFKA;
     this.ingest = new GroupCommit((tasks) => this.writeTasks(tasks), this.store.capabilities.maxBatchSize);
+  }
+
+  /** The Kafka event relay, when this node has one (it leads only while it holds the relay lease). */
+  get eventRelay(): Relay | null {
+    return this.kafka?.relay ?? null;
   }
 
   /** Register the in-process handler for tasks named `name`. */
@@ -282,18 +294,20 @@ export class Punctual implements TaskService {
     }
   }
 
-  private kafkaParts(settings: KafkaSettings): KafkaParts {
+  private kafkaParts(settings: KafkaSettings, storeUrl: string | undefined): KafkaParts {
     const producer = new SerialProducer({ brokers: settings.brokers, clientId: this.nodeId });
-    let relay: EventRelay | null = null;
+    let relay: Relay | null = null;
     if (settings.relayEvents && this.store.capabilities.eventLog) {
-      relay = new EventRelay({
-        store: this.store,
-        // Its own producer: a relay batch never queues ahead of a task's publication.
-        producer: new SerialProducer({ brokers: settings.brokers, clientId: `${this.nodeId}-relay` }),
-        topics: settings.topics,
-        owner: this.nodeId,
-        logger: this.logger,
-      });
+      relay = storeUrl
+        ? new RelayThread({ storeUrl, settings, owner: this.nodeId }, this.logger)
+        : new EventRelay({
+            store: this.store,
+            // Its own producer: a relay batch never queues ahead of a task's publication.
+            producer: new SerialProducer({ brokers: settings.brokers, clientId: `${this.nodeId}-relay` }),
+            topics: settings.topics,
+            owner: this.nodeId,
+            logger: this.logger,
+          });
       // This node just changed tasks: publish the events without waiting for a poll (other
       // nodes' changes are picked up by the relay's poll).
       const wake = () => relay?.wake();
@@ -328,7 +342,7 @@ interface KafkaParts {
   settings: KafkaSettings;
   /** The Kafka target's producer. */
   producer: SerialProducer;
-  relay: EventRelay | null;
+  relay: Relay | null;
   results: ResultsConsumer;
   starting: Promise<void> | null;
   stopping: boolean;

@@ -261,6 +261,7 @@ function toTarget(target: TargetInput, field: string): TaskTarget {
   const result: TaskTarget = { type: 'http', url: target.url };
   if (target.method !== undefined) result.method = target.method;
   if (target.headers !== undefined) result.headers = { ...target.headers };
+  if (target.timeout_ms !== undefined) result.timeout_ms = target.timeout_ms;
   return result;
 }
 

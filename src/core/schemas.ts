@@ -84,6 +84,13 @@ export const HttpTargetSchema = Type.Object(
     url: Type.String({ format: 'uri', pattern: HTTP_URL, maxLength: 2_048 }),
     method: Type.Optional(Type.Enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])),
     headers: Type.Optional(Headers),
+    timeout_ms: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3_600_000,
+        description: "Time limit for the request (default and upper bound: the task's timeout_ms).",
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Call a webhook (POST unless `method` says otherwise); 2xx is success.' },
 );

@@ -29,6 +29,8 @@ export interface HttpTarget {
   url: string;
   method?: HttpMethod;
   headers?: Record<string, string>;
+  /** Time limit for the request; the task's timeout still bounds it. */
+  timeout_ms?: number;
 }
 
 /** Publish the task's payload (JSON) to a Kafka topic at the task's time. */

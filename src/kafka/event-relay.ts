@@ -14,6 +14,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TaskEvent } from '../core/task.ts';
 import type { Logger } from '../dispatch/logger.ts';
 import type { TaskStore } from '../store/store.ts';
 import { eventMessages } from './event-messages.ts';
@@ -38,14 +39,29 @@ export interface EventRelayOptions {
   leaseMs?: number;
 }
 
+/** A batch the broker acknowledged at `ackedAt` (epoch ms); the cursor moved past `lastSeq`. */
+export interface PublishedBatch {
+  events: Pick<TaskEvent, 'type' | 'at'>[];
+  lastSeq: number;
+  ackedAt: number;
+}
+
 export interface EventRelayEvents {
-  /** A batch reached the broker and the cursor moved past it. */
-  published: [{ events: number; lastSeq: number }];
+  published: [PublishedBatch];
   /** This node took (true) or lost (false) the relay lease. */
   lease: [boolean];
 }
 
-export class EventRelay extends EventEmitter<EventRelayEvents> {
+/** What a node asks of its relay, whether it runs on the main thread or its own (relay-thread.ts). */
+export interface Relay {
+  readonly isLeader: boolean;
+  start(): void;
+  wake(): void;
+  stop(): Promise<void>;
+  on<E extends keyof EventRelayEvents>(event: E, listener: (...args: EventRelayEvents[E]) => void): unknown;
+}
+
+export class EventRelay extends EventEmitter<EventRelayEvents> implements Relay {
   private readonly options: Required<EventRelayOptions>;
   private running = false;
   private loop: Promise<void> | null = null;
@@ -116,6 +132,7 @@ export class EventRelay extends EventEmitter<EventRelayEvents> {
           continue;
         }
         await producer.publishAll(events.flatMap((event) => eventMessages(event, topics)));
+        const ackedAt = Date.now();
         const lastSeq = (events.at(-1) as { seq: number }).seq;
         if (!(await store.outboxAdvance({ name: RELAY_CURSOR, owner, seq: lastSeq }))) {
           logger.warn({ node: owner }, 'event relay: lease lost to another node; standing by');
@@ -124,7 +141,7 @@ export class EventRelay extends EventEmitter<EventRelayEvents> {
         }
         this.seq = lastSeq;
         failures = 0;
-        this.emit('published', { events: events.length, lastSeq });
+        this.emit('published', { events, lastSeq, ackedAt });
       } catch (error) {
         failures++;
         logger.error({ err: error, failures }, 'event relay: round failed; retrying');

@@ -94,7 +94,8 @@ export class HttpWebhookTarget implements Target {
     try {
       response = await request(built.url, built.options);
     } catch (err) {
-      if (ctx.signal.aborted) return retryable(abortMessage(ctx.signal, task));
+      const signal = built.options.signal as AbortSignal;
+      if (signal.aborted) return retryable(abortMessage(signal, task));
       const refused = targetRefusal(err);
       if (refused) return permanent(refused.message);
       return retryable(networkErrorText(err));
@@ -131,7 +132,15 @@ export class HttpWebhookTarget implements Target {
     headers.set('punctual-attempt', String(ctx.attempt));
     headers.set('idempotency-key', ctx.idempotencyKey);
     headers.set('punctual-scheduled-at', formatRfc3339(task.scheduledAt));
-    const options: RequestOptions = { method, signal: ctx.signal, dispatcher: this.agent };
+    // The target's own limit, inside the attempt's: the sooner one aborts the request.
+    const signal =
+      target.timeout_ms === undefined
+        ? ctx.signal
+        : AbortSignal.any([
+            ctx.signal,
+            timeoutSignal(target.timeout_ms, `webhook timeout after ${target.timeout_ms} ms`),
+          ]);
+    const options: RequestOptions = { method, signal, dispatcher: this.agent };
     let body = '';
     if (method !== 'GET') {
       headers.set('content-type', 'application/json');
@@ -180,6 +189,13 @@ export class HttpWebhookTarget implements Target {
     }
     return head.subarray(0, headLength);
   }
+}
+
+/** Aborts after `ms` with an Error carrying `message` (AbortSignal.timeout's reason says nothing). */
+function timeoutSignal(ms: number, message: string): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error(message)), ms).unref();
+  return controller.signal;
 }
 
 function headerValue(value: string | string[] | undefined): string | null {

@@ -146,6 +146,12 @@ describe('POST /v1/tasks rejects bad input with a problem naming the field', () 
     ],
     ['http target without url', { ...valid, target: { type: 'http' } }, '/target/url', 'required'],
     [
+      'http target with a zero timeout',
+      { ...valid, target: { type: 'http', url: 'https://example.com/h', timeout_ms: 0 } },
+      '/target/timeout_ms',
+      'minimum',
+    ],
+    [
       'http target with an ftp url',
       { ...valid, target: { type: 'http', url: 'ftp://example.com/x' } },
       '/target/url',

@@ -5,7 +5,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { KafkaSettings } from '../../../src/kafka/settings.ts';
-import { createPunctual, type DispatchSettings } from '../../../src/punctual.ts';
+import { createPunctual, type DispatchSettings, type Punctual } from '../../../src/punctual.ts';
 import type { FreshStore } from '../env.ts';
 import type { ScenarioResult } from '../report.ts';
 import { benchLogger, distribution, fmtInt, fmtMs, note, progress, round, roundAll, sleep } from '../stats.ts';
@@ -25,6 +25,8 @@ export interface LatenessOptions {
   kafka?: KafkaSettings;
   /** Scenario name in the report (default `lateness`). */
   label?: string;
+  /** Called with the node before it starts (to watch it). */
+  onNode?: (node: Punctual) => void;
 }
 
 export const LATENESS_TARGETS = { p99Ms: 10, maxMs: 50 };
@@ -49,7 +51,8 @@ function hiresClock(): () => number {
 export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promise<ScenarioResult> {
   const { store, stats, busyMs } = timedStore(await fresh.open());
   const logger = benchLogger('lateness');
-  const p = createPunctual({ store, logger, ...o.settings, kafka: o.kafka });
+  // As `punctual serve` does: the relay gets the store's URL, to run on a thread of its own.
+  const p = createPunctual({ store, logger, ...o.settings, kafka: o.kafka, storeUrl: fresh.url });
   const now = hiresClock();
   const runs = new Map<string, number>();
   const handlerLateness: number[] = [];
@@ -66,6 +69,7 @@ export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promis
     stale += batch.stale;
   });
 
+  o.onNode?.(p);
   await p.start();
   const intervalMs = 1000 / o.ratePerSec;
   const t0 = Date.now() + o.leadMs;
@@ -166,7 +170,13 @@ export async function runLateness(fresh: FreshStore, o: LatenessOptions): Promis
       },
     ],
     raw: {
-      settings: { ...o, settings: undefined, kafka: o.kafka?.topics, dispatcher: o.settings ?? 'defaults' },
+      settings: {
+        ...o,
+        settings: undefined,
+        onNode: undefined,
+        kafka: o.kafka?.topics,
+        dispatcher: o.settings ?? 'defaults',
+      },
       created: {
         batches: createMs.length,
         batchMs: roundAll(distribution(createMs)),

@@ -1,1 +1,15 @@
+export { PunctualClient, type PunctualClientOptions } from './client.ts';
+export {
+  ConflictError,
+  type FieldError,
+  IdempotencyConflictError,
+  NetworkError,
+  type Problem,
+  PunctualApiError,
+  ServiceUnavailableError,
+  TaskNotFoundError,
+  UnauthorizedError,
+  ValidationError,
+} from './errors.ts';
 export { DEFAULT_TOLERANCE_SECONDS, type VerifySignatureOptions, verifySignature } from './signature.ts';
+export type * from './types.ts';

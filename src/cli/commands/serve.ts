@@ -28,6 +28,7 @@ export async function serve(options: CliOptions): Promise<void> {
     lookaheadMs: optionalMs(process.env.PUNCTUAL_LOOKAHEAD_MS),
     pollIntervalMs: optionalMs(process.env.PUNCTUAL_POLL_INTERVAL_MS),
     kafka: options.kafka ?? undefined,
+    storeUrl: options.store,
     webhookSecrets: options.webhookSecrets,
     allowPrivateTargets: options.allowPrivateTargets,
   });

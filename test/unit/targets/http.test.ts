@@ -248,6 +248,27 @@ describe('HttpWebhookTarget response bodies', () => {
   });
 });
 
+describe('HttpWebhookTarget time limit', () => {
+  it("aborts a request that outlives the target's timeout_ms, retryably, naming the limit", async () => {
+    const server = createServer((_req, res) => {
+      setTimeout(() => res.writeHead(200).end(), 3_000).unref();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      const task = makeTask({ target: { type: 'http', url: `http://127.0.0.1:${port}/`, timeout_ms: 200 } });
+      const started = Date.now();
+      const result = await new HttpWebhookTarget(LOCAL).run(task, ctx());
+      expect(result).toEqual({ ok: false, retryable: true, error: 'webhook timeout after 200 ms' });
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe('parseRetryAfter', () => {
   const now = Date.UTC(2026, 0, 1, 0, 0, 0);
   it('reads seconds, HTTP-dates and nothing else', () => {
