@@ -15,12 +15,10 @@ import { Dispatcher, type DispatcherOptions } from './dispatch/dispatcher.ts';
 import { type Logger, silentLogger } from './dispatch/logger.ts';
 import { outcomeFor } from './dispatch/outcome.ts';
 import { GroupCommit } from './ingest/group-commit.ts';
-import { EventRelay, type Relay } from './kafka/event-relay.ts';
-import { RelayThread } from './kafka/relay-thread.ts';
-import { type ReportVerdict, ResultsConsumer, type WorkerReport } from './kafka/results-consumer.ts';
-import { SerialProducer } from './kafka/serial-producer.ts';
+import type { Relay } from './kafka/event-relay.ts';
+import { NodeKafka } from './kafka/node-kafka.ts';
+import type { ReportVerdict, WorkerReport } from './kafka/results-consumer.ts';
 import type { KafkaSettings } from './kafka/settings.ts';
-import { ensureTopics } from './kafka/topics.ts';
 import type {
   TaskChangeResult,
   TaskCreateResult,
@@ -32,7 +30,6 @@ import type {
 import type { AllowList } from './targets/address-guard.ts';
 import { HandlerRegistry } from './targets/handler.ts';
 import { HttpWebhookTarget } from './targets/http.ts';
-import { KafkaPublisher } from './targets/kafka.ts';
 import type { Target, TaskHandler } from './targets/target.ts';
 import type { WebhookSecrets } from './targets/webhook-signature.ts';
 import type { TaskService } from './task-service.ts';
@@ -68,8 +65,7 @@ export class Punctual implements TaskService {
   private readonly logger: Logger;
   private readonly handlers = new HandlerRegistry();
   private readonly http: HttpWebhookTarget;
-  private readonly kafkaTarget: Target;
-  private readonly kafka: KafkaParts | null;
+  private readonly kafka: NodeKafka | null;
   private readonly ingest: GroupCommit;
   private ready = false;
 
@@ -87,8 +83,22 @@ export class Punctual implements TaskService {
       resolveTarget: (task) => this.targetFor(task),
     });
     this.kafka =
-      options.kafka && options.kafka.brokers.length > 0 ? this.kafkaParts(options.kafka, options.storeUrl) : null;
-    this.kafkaTarget = this.kafka ? new KafkaPublisher(this.kafka.producer) : NO_KAFKA;
+      options.kafka && options.kafka.brokers.length > 0
+        ? new NodeKafka({
+            settings: options.kafka,
+            store: this.store,
+            storeUrl: options.storeUrl,
+            nodeId: this.nodeId,
+            logger: this.logger,
+            applyReports: (reports) => this.applyWorkerReports(reports),
+          })
+        : null;
+    if (this.kafka) {
+      // This node just changed tasks: publish their events without waiting for the relay's poll
+      // (other nodes' changes are picked up by that poll).
+      const wake = () => this.kafka?.wake();
+      for (const change of ['claimed', 'flushed', 'ended', 'released'] as const) this.dispatcher.on(change, wake);
+    }
     this.ingest = new GroupCommit((tasks) => this.writeTasks(tasks), this.store.capabilities.maxBatchSize);
   }
 
@@ -108,7 +118,7 @@ export class Punctual implements TaskService {
   }
 
   async start(): Promise<void> {
-    if (this.kafka) this.kafka.starting = this.startKafka(this.kafka);
+    this.kafka?.start();
     await this.dispatcher.start();
     this.ready = true;
     this.logger.info({ node: this.nodeId }, 'dispatcher started');
@@ -118,14 +128,7 @@ export class Punctual implements TaskService {
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     this.ready = false;
     await this.dispatcher.stop(options);
-    if (this.kafka) {
-      this.kafka.stopping = true;
-      await this.kafka.results.stop(); // also ends a group join still under way
-      await this.kafka.starting;
-      // After the dispatcher: the relay publishes the events of its last completions too.
-      await this.kafka.relay?.stop();
-      await this.kafka.producer.close();
-    }
+    await this.kafka?.stop();
     this.logger.info({ node: this.nodeId }, 'dispatcher stopped');
   }
 
@@ -209,7 +212,7 @@ export class Punctual implements TaskService {
     });
     const claimed = results.flatMap((r) => (r.status === 'created' && r.claimed ? [r.task] : []));
     this.dispatcher.accept(claimed);
-    this.kafka?.relay?.wake();
+    this.kafka?.wake();
     return results;
   }
 
@@ -247,7 +250,7 @@ export class Punctual implements TaskService {
         const lease = { id: report.taskId, leaseToken: report.leaseToken, startedAt: now, endedAt: now };
         if (report.status === 'succeeded') return { ...lease, kind: 'succeeded' };
         const task = await this.store.taskGet({ id: report.taskId });
-        if (!task || task.state !== 'running' || task.leaseToken !== report.leaseToken) {
+        if (task?.state !== 'running' || task.leaseToken !== report.leaseToken) {
           verdicts.set(report.taskId, task ? 'stale' : 'not_found');
           return null;
         }
@@ -271,81 +274,16 @@ export class Punctual implements TaskService {
     return reports.map((r) => (first.get(r.taskId) === r ? (verdicts.get(r.taskId) ?? 'stale') : 'stale'));
   }
 
-  /**
-   * In the background, so that Kafka never holds up firing tasks: create the topics, then start the
-   * relay and the results consumer (its group join waits out a dead member's session). Retried
-   * while the brokers are unreachable.
-   */
-  private async startKafka(kafka: KafkaParts): Promise<void> {
-    const { completed, rollbacks, events, results } = kafka.settings.topics;
-    const topics = kafka.relay ? [completed, rollbacks, events, results] : [results];
-    for (let failures = 0; !kafka.stopping; failures++) {
-      try {
-        await ensureTopics(kafka.settings.brokers, topics, this.nodeId);
-        kafka.relay?.start();
-        if (kafka.stopping) return;
-        await kafka.results.start();
-        this.logger.info({ topics }, 'kafka: relaying events and consuming results');
-        return;
-      } catch (error) {
-        this.logger.error({ err: error, failures }, 'kafka: could not start; retrying');
-        await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** Math.min(failures, 5))));
-      }
-    }
-  }
-
-  private kafkaParts(settings: KafkaSettings, storeUrl: string | undefined): KafkaParts {
-    const producer = new SerialProducer({ brokers: settings.brokers, clientId: this.nodeId });
-    let relay: Relay | null = null;
-    if (settings.relayEvents && this.store.capabilities.eventLog) {
-      relay = storeUrl
-        ? new RelayThread({ storeUrl, settings, owner: this.nodeId }, this.logger)
-        : new EventRelay({
-            store: this.store,
-            // Its own producer: a relay batch never queues ahead of a task's publication.
-            producer: new SerialProducer({ brokers: settings.brokers, clientId: `${this.nodeId}-relay` }),
-            topics: settings.topics,
-            owner: this.nodeId,
-            logger: this.logger,
-          });
-      // This node just changed tasks: publish the events without waiting for a poll (other
-      // nodes' changes are picked up by the relay's poll).
-      const wake = () => relay?.wake();
-      for (const change of ['claimed', 'flushed', 'ended', 'released'] as const) this.dispatcher.on(change, wake);
-    } else if (settings.relayEvents) {
-      this.logger.warn({}, 'this store keeps no table-wide event log: lifecycle events are not published to Kafka');
-    }
-    const results = new ResultsConsumer({
-      brokers: settings.brokers,
-      topic: settings.topics.results,
-      groupId: settings.resultsGroup,
-      clientId: this.nodeId,
-      logger: this.logger,
-      apply: (reports) => this.applyWorkerReports(reports),
-    });
-    return { settings, producer, relay, results, starting: null, stopping: false };
-  }
-
   private targetFor(task: Task): Target {
     switch (task.target?.type) {
       case 'http':
         return this.http;
       case 'kafka':
-        return this.kafkaTarget;
+        return this.kafka?.target ?? NO_KAFKA;
       default:
         return this.handlers;
     }
   }
-}
-
-interface KafkaParts {
-  settings: KafkaSettings;
-  /** The Kafka target's producer. */
-  producer: SerialProducer;
-  relay: Relay | null;
-  results: ResultsConsumer;
-  starting: Promise<void> | null;
-  stopping: boolean;
 }
 
 /** The Kafka target of a node started without brokers: such tasks fail, saying what is missing. */

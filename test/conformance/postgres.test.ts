@@ -127,7 +127,13 @@ describe('postgres store', () => {
       'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
       [schema],
     );
-    expect(tables.map((t) => t.table_name)).toEqual(['schema_migrations', 'task_attempts', 'task_events', 'tasks']);
+    expect(tables.map((t) => t.table_name)).toEqual([
+      'outbox_cursors',
+      'schema_migrations',
+      'task_attempts',
+      'task_events',
+      'tasks',
+    ]);
   });
 
   it('rejects bad schema and pool options without echoing the password', async () => {
