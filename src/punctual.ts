@@ -13,20 +13,13 @@ import { PunctualError } from './core/errors.ts';
 import type { NewTask, Task, TaskState, TaskWithAttempts } from './core/task.ts';
 import { Dispatcher, type DispatcherOptions } from './dispatch/dispatcher.ts';
 import { type Logger, silentLogger } from './dispatch/logger.ts';
-import { outcomeFor } from './dispatch/outcome.ts';
+import { applyWorkerReports } from './dispatch/worker-reports.ts';
 import { GroupCommit } from './ingest/group-commit.ts';
 import type { Relay } from './kafka/event-relay.ts';
 import { NodeKafka } from './kafka/node-kafka.ts';
 import type { ReportVerdict, WorkerReport } from './kafka/results-consumer.ts';
 import type { KafkaSettings } from './kafka/settings.ts';
-import type {
-  TaskChangeResult,
-  TaskCreateResult,
-  TaskEdit,
-  TaskListParams,
-  TaskOutcome,
-  TaskStore,
-} from './store/store.ts';
+import type { TaskChangeResult, TaskCreateResult, TaskEdit, TaskListParams, TaskStore } from './store/store.ts';
 import type { AllowList } from './targets/address-guard.ts';
 import { HandlerRegistry } from './targets/handler.ts';
 import { HttpWebhookTarget } from './targets/http.ts';
@@ -234,44 +227,15 @@ export class Punctual implements TaskService {
     }
   }
 
-  /**
-   * Remote workers' outcomes for tasks handed to them, applied in one store call by the same rules
-   * as attempts run here, each fenced by its lease token: a report for an old lease, or a second
-   * report for the same lease, changes nothing. Failures read their task first (attempts left,
-   * backoff); successes need no read.
-   */
+  /** Reports from remote workers (dispatch/worker-reports.ts). */
   async applyWorkerReports(reports: WorkerReport[]): Promise<ReportVerdict[]> {
-    const now = this.dispatcher.clock.now();
-    const first = new Map<string, WorkerReport>();
-    for (const report of reports) if (!first.has(report.taskId)) first.set(report.taskId, report);
-    const verdicts = new Map<string, ReportVerdict>();
-    const outcomes = await Promise.all(
-      [...first.values()].map(async (report): Promise<TaskOutcome | null> => {
-        const lease = { id: report.taskId, leaseToken: report.leaseToken, startedAt: now, endedAt: now };
-        if (report.status === 'succeeded') return { ...lease, kind: 'succeeded' };
-        const task = await this.store.taskGet({ id: report.taskId });
-        if (task?.state !== 'running' || task.leaseToken !== report.leaseToken) {
-          verdicts.set(report.taskId, task ? 'stale' : 'not_found');
-          return null;
-        }
-        const error = report.error ?? 'the worker reported a failure';
-        const result = {
-          ok: false as const,
-          retryable: report.retryable ?? true,
-          error,
-          retryAfterMs: report.retryAfterMs,
-        };
-        return outcomeFor(task, result, now, now);
-      }),
-    );
-    const toApply = outcomes.filter((o): o is TaskOutcome => o !== null);
-    if (toApply.length > 0) {
-      for (const { id, applied } of await this.store.taskComplete({ outcomes: toApply })) {
-        verdicts.set(id, applied ? 'applied' : 'stale');
-      }
-      this.dispatcher.wake(); // a retry may be due before the next poll
-    }
-    return reports.map((r) => (first.get(r.taskId) === r ? (verdicts.get(r.taskId) ?? 'stale') : 'stale'));
+    const { verdicts, settled } = await applyWorkerReports(reports, {
+      store: this.store,
+      clock: this.dispatcher.clock,
+      leaseGraceMs: this.dispatcher.leaseGraceMs,
+    });
+    if (settled > 0) this.dispatcher.wake(); // a retry may be due before the next poll
+    return verdicts;
   }
 
   private targetFor(task: Task): Target {

@@ -2,6 +2,7 @@
  * The results topic: remote workers report the outcome of tasks handed to them (a Kafka target
  * with `await_result`) by producing one JSON message per attempt:
  *
+ *   {"task_id": "…", "lease_token": "…", "status": "heartbeat"}      (long task: extends the lease)
  *   {"task_id": "…", "lease_token": "…", "status": "succeeded"}
  *   {"task_id": "…", "lease_token": "…", "status": "failed", "error": "…", "retryable": true,
  *    "retry_after_ms": 30000}
@@ -19,7 +20,8 @@ import type { Logger } from '../dispatch/logger.ts';
 export interface WorkerReport {
   taskId: string;
   leaseToken: string;
-  status: 'succeeded' | 'failed';
+  /** `heartbeat`: still working; the lease is extended by the task's timeout plus the grace. */
+  status: 'succeeded' | 'failed' | 'heartbeat';
   error?: string;
   /** For a failure: may another attempt help? (default true) */
   retryable?: boolean;
@@ -153,7 +155,9 @@ export function parseReport(value: string | undefined): WorkerReport | string {
   const b = body as Record<string, unknown>;
   if (typeof b.task_id !== 'string' || b.task_id === '') return 'task_id must be a non-empty string';
   if (typeof b.lease_token !== 'string' || b.lease_token === '') return 'lease_token must be a non-empty string';
-  if (b.status !== 'succeeded' && b.status !== 'failed') return 'status must be "succeeded" or "failed"';
+  if (b.status !== 'succeeded' && b.status !== 'failed' && b.status !== 'heartbeat') {
+    return 'status must be "succeeded", "failed" or "heartbeat"';
+  }
   if (b.error !== undefined && typeof b.error !== 'string') return 'error must be a string';
   if (b.retryable !== undefined && typeof b.retryable !== 'boolean') return 'retryable must be a boolean';
   const retryAfter = b.retry_after_ms;

@@ -95,6 +95,23 @@ export interface TaskCompleteResult {
   applied: boolean;
 }
 
+/** Extend a lease: it then ends no earlier than `extendMs` after now (never sooner than it did). */
+export interface LeaseExtension extends LeaseRef {
+  extendMs: number;
+}
+
+export interface TaskHeartbeatParams {
+  leases: LeaseExtension[];
+  now?: number;
+}
+
+/** `applied: false`: the lease was lost (fenced); `leaseExpiresAt` is the new end when applied. */
+export interface TaskHeartbeatResult {
+  id: string;
+  applied: boolean;
+  leaseExpiresAt: number | null;
+}
+
 export interface TaskReleaseParams {
   leases: LeaseRef[];
   now?: number;
@@ -205,6 +222,11 @@ export interface TaskStore {
   taskComplete(params: TaskCompleteParams): Promise<TaskCompleteResult[]>;
   /** Give back leases never started (shutdown): back to scheduled, the attempt not counted. */
   taskRelease(params: TaskReleaseParams): Promise<TaskCompleteResult[]>;
+  /**
+   * Extend leases still held (a worker's heartbeat on a long task), each fenced by its token. No
+   * event is written: the task's state does not change.
+   */
+  taskHeartbeat(params: TaskHeartbeatParams): Promise<TaskHeartbeatResult[]>;
 
   /** scheduled → canceled (or running → canceled for the holder of a not-yet-started lease). */
   taskCancel(params: TaskCancelParams): Promise<TaskChangeResult>;

@@ -829,6 +829,59 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
       });
     });
 
+    describe('heartbeat', () => {
+      it('extends a held lease, so the task is not recovered until the new end, and writes no event', async () => {
+        const task = await createClaimed();
+        const firstEnd = task.leaseExpiresAt as number;
+        const mark = await eventsMark();
+        const at = firstEnd - SECOND;
+        const [result] = await store.taskHeartbeat({
+          leases: [{ id: task.id, leaseToken: tokenOf(task), extendMs: 60 * SECOND }],
+          now: at,
+        });
+        expect(result).toEqual({ id: task.id, applied: true, leaseExpiresAt: at + 60 * SECOND });
+        expect(await get(task.id)).toMatchObject({ state: 'running', leaseExpiresAt: at + 60 * SECOND });
+        expect(await eventsSince(mark)).toEqual([]);
+        // Past the first end, before the new one: nobody may take it; after the new one, it is recovered.
+        expect((await claimDue(firstEnd + SECOND, { lease: LEASE_B })).claimed).toEqual([]);
+        expect((await claimDue(at + 61 * SECOND, { lease: LEASE_B })).claimed).toEqual([
+          expect.objectContaining({ id: task.id, attempts: 2 }),
+        ]);
+      });
+
+      it('never shortens a lease', async () => {
+        const task = await createClaimed();
+        const [result] = await store.taskHeartbeat({
+          leases: [{ id: task.id, leaseToken: tokenOf(task), extendMs: 1 }],
+          now: T0,
+        });
+        expect(result).toEqual({ id: task.id, applied: true, leaseExpiresAt: task.leaseExpiresAt });
+      });
+
+      it('a stale token, or a task no longer running, extends nothing', async () => {
+        const task = await createClaimed();
+        const other = await create();
+        const results = await store.taskHeartbeat({
+          leases: [
+            { id: task.id, leaseToken: 'stale', extendMs: 60 * SECOND },
+            { id: other.id, leaseToken: 'none', extendMs: 60 * SECOND },
+          ],
+          now: T0 + SECOND,
+        });
+        expect(results).toEqual([
+          { id: task.id, applied: false, leaseExpiresAt: null },
+          { id: other.id, applied: false, leaseExpiresAt: null },
+        ]);
+        expect((await get(task.id)).leaseExpiresAt).toBe(task.leaseExpiresAt);
+        await store.taskComplete({ outcomes: [outcome(task, { kind: 'succeeded' }, T0 + SECOND)], now: T0 + SECOND });
+        const [late] = await store.taskHeartbeat({
+          leases: [{ id: task.id, leaseToken: tokenOf(task), extendMs: 60 * SECOND }],
+          now: T0 + 2 * SECOND,
+        });
+        expect(late?.applied).toBe(false);
+      });
+    });
+
     describe('cancel', () => {
       it('cancels a scheduled task', async () => {
         const task = await create();

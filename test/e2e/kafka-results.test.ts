@@ -3,7 +3,8 @@
  * store: tasks with a Kafka target and `await_result` go to a topic a worker (this test) consumes;
  * the worker reports on punctual.tasks.results; the replicas consume that topic in one group and
  * apply each outcome once, fenced by the lease token — even when the worker sends every report
- * twice. Failures retry by the task's rules; a worker that never reports loses its lease.
+ * twice. Failures retry by the task's rules; heartbeats keep a long task's lease; a worker that
+ * never reports loses it.
  */
 import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -73,6 +74,15 @@ async function startWorker(): Promise<{ stop(): Promise<void> }> {
         break;
       case 'fail-for-good':
         void report({ ...reply, status: 'failed', error: 'worker says no', retryable: false });
+        break;
+      case 'long': // works 8 s, twice its lease, reporting a heartbeat every second
+        void (async () => {
+          for (let i = 0; i < 8; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 1_000));
+            await report({ ...reply, status: 'heartbeat' });
+          }
+          await report({ ...reply, status: 'succeeded' });
+        })();
         break;
       case 'silent-once': // the first attempt is never answered: its lease must end
         if (job.attempt > 1) void report({ ...reply, status: 'succeeded' });
@@ -189,6 +199,17 @@ describe('the results topic', () => {
     const flakyJobs = jobs.filter((j) => j.taskId === flaky);
     expect(flakyJobs.map((j) => j.attempt)).toEqual([1, 2]);
     expect(flakyJobs[0]?.leaseToken).not.toBe(flakyJobs[1]?.leaseToken);
+  });
+
+  it('keeps a long task leased to its worker while heartbeats come', { timeout: 120_000 }, async () => {
+    // timeout 3 s + grace 1 s: without heartbeats the lease would end ~4 s in, and the task go out again.
+    const [id] = (await createJobs(1, 'long')) as [string];
+    await waitUntil(async () => (await api(replicas[0]?.url as string, `/v1/tasks/${id}`)).body.state === 'succeeded', {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
+    expect((await api(replicas[1]?.url as string, `/v1/tasks/${id}`)).body).toMatchObject({ attempts: 1 });
+    expect(jobs.filter((j) => j.taskId === id)).toHaveLength(1);
   });
 
   it('runs a task again when its worker never reports, and ignores the late report of the lost lease', {

@@ -14,6 +14,8 @@ import type {
   TaskCompleteResult,
   TaskCreateParams,
   TaskCreateResult,
+  TaskHeartbeatParams,
+  TaskHeartbeatResult,
   TaskIdParams,
   TaskListParams,
   TaskOutcome,
@@ -644,6 +646,21 @@ export class DynamoStore implements TaskStore {
     return this.applyFenced(leases, now, (_lease, task) => ({
       next: { ...task, ...NO_LEASE, state: 'scheduled', attempts: task.attempts - 1, updatedAt: now },
       effects: { events: [{ type: 'released', data: null }], closeAttempt: { outcome: 'released', ended_at: now } },
+    }));
+  }
+
+  async taskHeartbeat({ leases, now = Date.now() }: TaskHeartbeatParams): Promise<TaskHeartbeatResult[]> {
+    const expiries = new Map<string, number>();
+    const results = await this.applyFenced(leases, now, (lease, task) => {
+      // The schedule entry follows the lease end (a claim finds the task again only once it lapses).
+      const leaseExpiresAt = Math.max(task.leaseExpiresAt ?? 0, now + lease.extendMs);
+      expiries.set(task.id, leaseExpiresAt);
+      return { next: { ...task, leaseExpiresAt, updatedAt: now }, effects: { events: [] } };
+    });
+    return results.map(({ id, applied }) => ({
+      id,
+      applied,
+      leaseExpiresAt: applied ? (expiries.get(id) ?? null) : null,
     }));
   }
 

@@ -30,6 +30,8 @@ import type {
   TaskCompleteResult,
   TaskCreateParams,
   TaskCreateResult,
+  TaskHeartbeatParams,
+  TaskHeartbeatResult,
   TaskIdParams,
   TaskListParams,
   TaskReleaseParams,
@@ -297,6 +299,21 @@ export class PostgresStore implements TaskStore {
     );
     const applied = new Set(row?.applied);
     return leases.map(({ id }, i) => ({ id, applied: applied.has(i + 1) }));
+  }
+
+  async taskHeartbeat({ leases, now }: TaskHeartbeatParams): Promise<TaskHeartbeatResult[]> {
+    if (leases.length === 0) return [];
+    const rows = await this.run<{ ord: number; lease_expires_at: number }>(
+      SQL.heartbeat,
+      [now ?? null, leases.map((l) => l.id), leases.map((l) => l.leaseToken), leases.map((l) => l.extendMs)],
+      leases.length,
+    );
+    const extended = new Map(rows.map((r) => [r.ord, r.lease_expires_at]));
+    return leases.map(({ id }, i) => ({
+      id,
+      applied: extended.has(i + 1),
+      leaseExpiresAt: extended.get(i + 1) ?? null,
+    }));
   }
 
   /**

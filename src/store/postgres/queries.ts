@@ -38,6 +38,7 @@ export const SQL = {
   claimDue: load('claim-due'),
   complete: load('complete'),
   release: load('release'),
+  heartbeat: load('heartbeat'),
   getTask: load('get-task'),
   readTask: load('read-task'),
   writeTask: load('write-task'),

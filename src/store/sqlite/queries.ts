@@ -106,6 +106,9 @@ export const SQL = {
   releaseTask: `UPDATE tasks SET state = 'scheduled', attempts = attempts - 1, ${LEASE_CLEARED}, updated_at = @now
     WHERE id = @id AND state = 'running' AND lease_token = @token ${RETURNING_EVENT_SUBJECT}`,
 
+  heartbeatTask: `UPDATE tasks SET lease_expires_at = max(lease_expires_at, @expiresAt), updated_at = @now
+    WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING lease_expires_at`,
+
   openAttempt: `INSERT INTO task_attempts (task_id, attempt, lease_owner, claimed_at)
     VALUES (@taskId, @attempt, @leaseOwner, @claimedAt)`,
 
@@ -145,6 +148,7 @@ export function prepareStatements(db: Database.Database) {
     endTask: db.prepare<Params, TaskRow>(SQL.endTask),
     completeTask: db.prepare<Params, EventSubjectRow>(SQL.completeTask),
     releaseTask: db.prepare<Params, EventSubjectRow>(SQL.releaseTask),
+    heartbeatTask: db.prepare<Params, { lease_expires_at: number }>(SQL.heartbeatTask),
     openAttempt: db.prepare<Params>(SQL.openAttempt),
     closeAttempt: db.prepare<Params>(SQL.closeAttempt),
     listAttempts: db.prepare<[string], AttemptRow>(SQL.listAttempts),

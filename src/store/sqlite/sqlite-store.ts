@@ -23,6 +23,8 @@ import type {
   TaskCompleteResult,
   TaskCreateParams,
   TaskCreateResult,
+  TaskHeartbeatParams,
+  TaskHeartbeatResult,
   TaskIdParams,
   TaskListParams,
   TaskReleaseParams,
@@ -243,6 +245,15 @@ export class SqliteStore implements TaskStore {
         this.closeAttempt(id, 'released', now);
         this.event(subject, 'released', now);
         return { id, applied: true };
+      }),
+    );
+  }
+
+  async taskHeartbeat({ leases, now = Date.now() }: TaskHeartbeatParams): Promise<TaskHeartbeatResult[]> {
+    return this.write(() =>
+      leases.map(({ id, leaseToken, extendMs }) => {
+        const row = this.q.heartbeatTask.get({ id, token: leaseToken, now, expiresAt: now + extendMs });
+        return { id, applied: row !== undefined, leaseExpiresAt: row?.lease_expires_at ?? null };
       }),
     );
   }

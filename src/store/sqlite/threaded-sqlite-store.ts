@@ -24,6 +24,8 @@ import type {
   TaskCompleteResult,
   TaskCreateParams,
   TaskCreateResult,
+  TaskHeartbeatParams,
+  TaskHeartbeatResult,
   TaskIdParams,
   TaskListParams,
   TaskReleaseParams,
@@ -98,6 +100,9 @@ export class ThreadedSqliteStore implements TaskStore {
   }
   taskRelease(params: TaskReleaseParams): Promise<TaskCompleteResult[]> {
     return this.call('taskRelease', params);
+  }
+  taskHeartbeat(params: TaskHeartbeatParams): Promise<TaskHeartbeatResult[]> {
+    return this.call('taskHeartbeat', params);
   }
   taskCancel(params: TaskCancelParams): Promise<TaskChangeResult> {
     return this.call('taskCancel', params);

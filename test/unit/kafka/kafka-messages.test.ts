@@ -50,7 +50,10 @@ describe('event messages', () => {
 });
 
 describe('worker reports', () => {
-  it('reads a success and a failure', () => {
+  it('reads a heartbeat, a success and a failure', () => {
+    expect(parseReport('{"task_id":"t","lease_token":"l","status":"heartbeat"}')).toMatchObject({
+      status: 'heartbeat',
+    });
     expect(parseReport('{"task_id":"t","lease_token":"l","status":"succeeded"}')).toEqual({
       taskId: 't',
       leaseToken: 'l',
