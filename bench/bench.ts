@@ -4,13 +4,12 @@
  * Prints a table of figures for this machine and writes the raw measurements to
  * bench/results/core-<store>-<date>.json. See bench/README.md for what each scenario measures.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { freshStore, installCleanup, resolveStoreSpec, stopThrowawayServer, storeLabel } from './lib/env.ts';
 import { type BenchOptions, parseOptions, type ScenarioName, USAGE } from './lib/options.ts';
-import { renderTable, type ScenarioResult } from './lib/report.ts';
+import { renderTable, type ScenarioResult, sourceVersion, stamp } from './lib/report.ts';
 import { runBacklog } from './lib/scenarios/backlog.ts';
 import { runIngestBatch, runIngestSingle } from './lib/scenarios/ingest.ts';
 import { runLateness } from './lib/scenarios/lateness.ts';
@@ -138,24 +137,6 @@ function newestSourceChange(): number {
   };
   walk(join(import.meta.dirname, '..', 'src'));
   return newest;
-}
-
-/** The commit measured, and whether the working tree had changes (read-only git commands). */
-function sourceVersion(): { commit: string; changedFiles: number } | null {
-  try {
-    const git = (args: string[]) => execFileSync('git', args, { cwd: import.meta.dirname, encoding: 'utf8' }).trim();
-    const changed = git(['status', '--porcelain']);
-    return { commit: git(['rev-parse', 'HEAD']), changedFiles: changed === '' ? 0 : changed.split('\n').length };
-  } catch {
-    return null;
-  }
-}
-
-function stamp(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/:/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 }
 
 async function main(): Promise<void> {

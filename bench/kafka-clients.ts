@@ -20,7 +20,6 @@
  * (scripts/kafka.sh). Prints markdown tables to stdout, progress to stderr, and writes the raw
  * figures to bench/results/kafka-clients-<date>.json.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { cpus, loadavg } from 'node:os';
@@ -29,6 +28,7 @@ import { parseArgs } from 'node:util';
 import { Admin, Consumer, type Message, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
 import kafkajs from 'kafkajs';
 import { type KafkaBroker, startKafkaBroker } from '../test/helpers/kafka-broker.ts';
+import { sourceVersion, stamp } from './lib/report.ts';
 import { note, sleep } from './lib/stats.ts';
 
 const { Kafka, logLevel } = kafkajs;
@@ -774,22 +774,6 @@ function packageVersion(name: string): string {
   return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
 }
 
-function sourceCommit(): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-  } catch {
-    return null;
-  }
-}
-
-/** 2026-12-01T012858Z, as bench/bench.ts names its results files. */
-function stamp(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/:/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-}
-
 const fmt = (n: number) => n.toLocaleString('en-US');
 
 function positiveInt(value: string, flag: string): number {
@@ -970,7 +954,7 @@ async function main(): Promise<void> {
   const json = {
     benchmark: 'kafka-clients',
     versions,
-    source: { commit: sourceCommit() },
+    source: sourceVersion(),
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     machine: { ...machine, loadAverageAtEnd },

@@ -1,4 +1,5 @@
-/** The printed table. */
+/** The printed table, and what every results file records about the run. */
+import { execFileSync } from 'node:child_process';
 
 export interface Row {
   metric: string;
@@ -38,4 +39,23 @@ export function renderTable(results: ScenarioResult[]): string {
     out.push(fmt(l));
   }
   return out.join('\n');
+}
+
+/** The commit measured, and whether the working tree had changes (read-only git commands). */
+export function sourceVersion(): { commit: string; changedFiles: number } | null {
+  try {
+    const git = (args: string[]) => execFileSync('git', args, { cwd: import.meta.dirname, encoding: 'utf8' }).trim();
+    const changed = git(['status', '--porcelain']);
+    return { commit: git(['rev-parse', 'HEAD']), changedFiles: changed === '' ? 0 : changed.split('\n').length };
+  } catch {
+    return null;
+  }
+}
+
+/** A results file's time stamp: 2026-12-01T012858Z. */
+export function stamp(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/:/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
