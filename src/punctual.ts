@@ -9,15 +9,14 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Clock, systemClock } from './core/clock.ts';
-import { PunctualError } from './core/errors.ts';
-import type { NewTask, Task, TaskState, TaskWithAttempts } from './core/task.ts';
+import { PunctualError, validationError } from './core/errors.ts';
+import { GroupCommit } from './core/group-commit.ts';
+import { type NewTask, queueOf, type Task, type TaskState, type TaskWithAttempts } from './core/task.ts';
 import { Dispatcher, type DispatcherOptions } from './dispatch/dispatcher.ts';
 import { type Logger, silentLogger } from './dispatch/logger.ts';
-import { applyWorkerReports } from './dispatch/worker-reports.ts';
-import { GroupCommit } from './ingest/group-commit.ts';
+import { applyWorkerReports, extendLeases, type ReportVerdict, type WorkerReport } from './dispatch/worker-reports.ts';
 import type { Relay } from './kafka/event-relay.ts';
 import { NodeKafka } from './kafka/node-kafka.ts';
-import type { ReportVerdict, WorkerReport } from './kafka/results-consumer.ts';
 import type { KafkaSettings } from './kafka/settings.ts';
 import type { TaskChangeResult, TaskCreateResult, TaskEdit, TaskListParams, TaskStore } from './store/store.ts';
 import type { AllowList } from './targets/address-guard.ts';
@@ -26,6 +25,7 @@ import { HttpWebhookTarget } from './targets/http.ts';
 import type { Target, TaskHandler } from './targets/target.ts';
 import type { WebhookSecrets } from './targets/webhook-signature.ts';
 import type { TaskService } from './task-service.ts';
+import { type ClaimRequest, WorkerQueues } from './workers/worker-queues.ts';
 
 export type DispatchSettings = Pick<
   DispatcherOptions,
@@ -59,7 +59,10 @@ export class Punctual implements TaskService {
   private readonly handlers = new HandlerRegistry();
   private readonly http: HttpWebhookTarget;
   private readonly kafka: NodeKafka | null;
-  private readonly ingest: GroupCommit;
+  private readonly ingest: GroupCommit<NewTask, TaskCreateResult>;
+  /** Remote workers' queues, when the store keeps them (store capability `workerQueues`). */
+  private readonly workerQueues: WorkerQueues | null;
+  private readonly reports: GroupCommit<WorkerReport, ReportVerdict>;
   private ready = false;
 
   constructor(options: PunctualOptions) {
@@ -67,14 +70,25 @@ export class Punctual implements TaskService {
     this.http = new HttpWebhookTarget({ secrets: options.webhookSecrets, allowPrivate: options.allowPrivateTargets });
     this.logger = options.logger ?? silentLogger;
     this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const clock = options.clock ?? systemClock;
+    this.workerQueues = this.store.capabilities.workerQueues
+      ? new WorkerQueues({
+          clock,
+          wake: () => this.dispatcher.wake(),
+          release: (tasks) => this.dispatcher.releaseLeases(tasks),
+        })
+      : null;
     this.dispatcher = new Dispatcher({
       ...options,
       store: this.store,
-      clock: options.clock ?? systemClock,
+      clock,
       logger: this.logger,
       owner: this.nodeId,
       resolveTarget: (task) => this.targetFor(task),
+      queueDemand: this.workerQueues ? () => this.workerQueues?.demand() ?? [] : undefined,
     });
+    const queues = this.workerQueues;
+    if (queues) this.dispatcher.on('claimed', (tasks) => queues.noteClaimed(tasks));
     this.kafka =
       options.kafka && options.kafka.brokers.length > 0
         ? new NodeKafka({
@@ -93,6 +107,8 @@ export class Punctual implements TaskService {
       for (const change of ['claimed', 'flushed', 'ended', 'released'] as const) this.dispatcher.on(change, wake);
     }
     this.ingest = new GroupCommit((tasks) => this.writeTasks(tasks), this.store.capabilities.maxBatchSize);
+    // Reports that arrive together (many workers completing at once) are applied in one store call.
+    this.reports = new GroupCommit((reports) => this.applyWorkerReports(reports), 1_000);
   }
 
   /** The Kafka event relay, when this node has one (it leads only while it holds the relay lease). */
@@ -121,6 +137,7 @@ export class Punctual implements TaskService {
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     this.ready = false;
     await this.dispatcher.stop(options);
+    await this.workerQueues?.stop();
     await this.kafka?.stop();
     this.logger.info({ node: this.nodeId }, 'dispatcher stopped');
   }
@@ -130,7 +147,41 @@ export class Punctual implements TaskService {
   }
 
   createTasks(tasks: NewTask[]): Promise<TaskCreateResult[]> {
-    return this.guard(() => this.ingest.submit(tasks));
+    return this.guard(() => this.ingest.submit(tasks.map((task) => this.routed(task))));
+  }
+
+  /**
+   * A task with no target and no handler here goes to the worker queue named after it, so remote
+   * workers can serve tasks posted with just a name.
+   */
+  private routed(task: NewTask): NewTask {
+    if (task.target === null && !this.handlers.has(task.name) && this.workerQueues) {
+      return { ...task, target: { type: 'worker', queue: task.name } };
+    }
+    if (task.target?.type === 'worker' && !this.workerQueues) {
+      throw validationError('/target', 'unsupported', 'this store does not keep worker queues (DynamoDB)');
+    }
+    return task;
+  }
+
+  claimFromQueue(queue: string, request: ClaimRequest): Promise<Task[]> {
+    if (!this.workerQueues) {
+      throw validationError('/queue', 'unsupported', 'this store does not keep worker queues (DynamoDB)');
+    }
+    return this.workerQueues.claim(queue, request);
+  }
+
+  async reportWork(report: WorkerReport): Promise<{ verdict: ReportVerdict; leaseExpiresAt: number | null }> {
+    if (report.status === 'heartbeat') {
+      const context = { store: this.store, clock: this.dispatcher.clock, leaseGraceMs: this.dispatcher.leaseGraceMs };
+      const answer = await this.guard(() => extendLeases([report], context));
+      return answer.get(report) ?? { verdict: 'stale', leaseExpiresAt: null };
+    }
+    const [verdict = 'stale'] = await this.guard(() => this.reports.submit([report]));
+    if (verdict !== 'stale') return { verdict, leaseExpiresAt: null };
+    // Fenced off: say whether the task exists at all.
+    const task = await this.guard(() => this.store.taskGet({ id: report.taskId }));
+    return { verdict: task ? 'stale' : 'not_found', leaseExpiresAt: null };
   }
 
   getTask(id: string): Promise<TaskWithAttempts | null> {
@@ -205,6 +256,14 @@ export class Punctual implements TaskService {
     });
     const claimed = results.flatMap((r) => (r.status === 'created' && r.claimed ? [r.task] : []));
     this.dispatcher.accept(claimed);
+    // A task for a queue a worker waits on here: claim it for that worker now.
+    const queues = this.workerQueues?.demand() ?? [];
+    if (
+      queues.length > 0 &&
+      results.some((r) => r.status === 'created' && queues.some((q) => q.queue === queueOf(r.task)))
+    ) {
+      this.dispatcher.wake();
+    }
     this.kafka?.wake();
     return results;
   }
@@ -244,6 +303,8 @@ export class Punctual implements TaskService {
         return this.http;
       case 'kafka':
         return this.kafka?.target ?? NO_KAFKA;
+      case 'worker':
+        return this.workerQueues ?? NO_WORKER_QUEUES;
       default:
         return this.handlers;
     }
@@ -258,6 +319,13 @@ const NO_KAFKA: Target = {
       retryable: false,
       error: 'this node has no Kafka brokers configured (PUNCTUAL_KAFKA_BROKERS) for a Kafka target',
     };
+  },
+};
+
+/** Only reachable for a worker task written to a store without queues by other means. */
+const NO_WORKER_QUEUES: Target = {
+  async run() {
+    return { ok: false, retryable: false, error: 'this store does not keep worker queues' };
   },
 };
 

@@ -26,6 +26,7 @@ import { notFoundHandler, problemErrorHandler, sendProblem } from './problem.ts'
 import { healthRoutes } from './routes/health.ts';
 import { taskActionRoutes } from './routes/task-actions.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { workerRoutes } from './routes/workers.ts';
 
 /** 1 MiB: a task is at most a 256 KiB payload plus small fields; batches get their own limit. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -83,7 +84,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
         version: packageJson.version,
         description: packageJson.description,
       },
-      tags: [{ name: 'tasks', description: 'Schedule, inspect and control tasks' }],
+      tags: [
+        { name: 'tasks', description: 'Schedule, inspect and control tasks' },
+        { name: 'workers', description: 'Remote workers: claim tasks from a queue, heartbeat, report outcomes' },
+      ],
       components: {
         // The same objects the routes validate with, published under stable names.
         schemas: {
@@ -107,6 +111,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(healthRoutes, { service: options.service });
   app.register(taskRoutes, { service: options.service });
   app.register(taskActionRoutes, { service: options.service });
+  app.register(workerRoutes, { service: options.service });
   return app;
 }
 

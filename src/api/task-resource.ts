@@ -242,6 +242,7 @@ function checkPayloadSize(payload: unknown, field: string): void {
 
 function toTarget(target: TargetInput, field: string): TaskTarget {
   if (target.type === 'handler') return { type: 'handler' };
+  if (target.type === 'worker') return { type: 'worker', queue: target.queue };
   if (target.type === 'kafka') {
     const result: TaskTarget = { type: 'kafka', topic: target.topic };
     if (target.key !== undefined) result.key = target.key;

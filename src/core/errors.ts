@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   PUNCTUAL_TASK_NOT_FOUND: { status: 404, title: 'No task has this id' },
   PUNCTUAL_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   PUNCTUAL_INVALID_STATE: { status: 409, title: 'The task is not in a state that allows this' },
+  PUNCTUAL_LEASE_LOST: { status: 409, title: "The lease token is not the task's current lease" },
   PUNCTUAL_IDEMPOTENCY_CONFLICT: { status: 409, title: 'The idempotency key was used for a different request' },
   PUNCTUAL_INVALID_CURSOR: { status: 400, title: 'The pagination cursor is not valid' },
   PUNCTUAL_STORE_UNAVAILABLE: { status: 503, title: 'The task store is unavailable' },

@@ -114,10 +114,22 @@ export const KafkaTargetSchema = Type.Object(
   },
 );
 
+/** As a task name: a task without a target or handler waits in the queue named after it. */
+export const QueueName = Type.String({ minLength: 1, maxLength: NAME_MAX_LENGTH, pattern: NOT_BLANK });
+
+export const WorkerTargetSchema = Type.Object(
+  { type: Type.Literal('worker'), queue: QueueName },
+  {
+    additionalProperties: false,
+    description: 'Hand the task to a remote worker claiming from `queue` (POST /v1/queues/{queue}/claim).',
+  },
+);
+
 type TargetInput =
   | Static<typeof HandlerTargetSchema>
   | Static<typeof HttpTargetSchema>
-  | Static<typeof KafkaTargetSchema>;
+  | Static<typeof KafkaTargetSchema>
+  | Static<typeof WorkerTargetSchema>;
 
 /**
  * A discriminated oneOf (ajv `discriminator: true`, also an OpenAPI keyword): ajv validates only the
@@ -126,7 +138,7 @@ type TargetInput =
  */
 export const TaskTargetSchema = Type.Unsafe<TargetInput>({
   type: 'object',
-  oneOf: [HandlerTargetSchema, HttpTargetSchema, KafkaTargetSchema],
+  oneOf: [HandlerTargetSchema, HttpTargetSchema, KafkaTargetSchema, WorkerTargetSchema],
   discriminator: { propertyName: 'type' },
 });
 
@@ -212,6 +224,53 @@ export type ListQuery = Static<typeof ListQuery>;
 
 export const TaskIdParams = Type.Object({ id: Type.String() });
 
+// ---- remote workers ----
+
+export const QueueParams = Type.Object({ queue: QueueName });
+
+export const CLAIM_MAX = 1_000;
+export const CLAIM_MAX_WAIT_MS = 60_000;
+
+export const ClaimBody = Type.Object(
+  {
+    max: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: CLAIM_MAX, default: 1, description: 'Most tasks to take (default 1).' }),
+    ),
+    wait_ms: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: CLAIM_MAX_WAIT_MS,
+        default: 20_000,
+        description: 'How long to wait for a task to fall due when none is (default 20,000; 0: answer at once).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ClaimBody = Static<typeof ClaimBody>;
+
+const LeaseToken = Type.String({ minLength: 1, maxLength: 100, description: 'The token the task was claimed with.' });
+
+export const LeaseBody = Type.Object({ lease_token: LeaseToken }, { additionalProperties: false });
+export type LeaseBody = Static<typeof LeaseBody>;
+
+export const FailBody = Type.Object(
+  {
+    lease_token: LeaseToken,
+    error: Type.String({ minLength: 1, maxLength: 8_192, description: 'What went wrong (kept as last_error).' }),
+    retryable: Type.Optional(
+      Type.Boolean({ description: 'false: fail the task now; true (default): retry while attempts are left.' }),
+    ),
+    retry_after_ms: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 86_400_000, description: 'Wait at least this long before the retry.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type FailBody = Static<typeof FailBody>;
+
+export const HeartbeatResult = Type.Object({ lease_expires_at: Type.String({ format: 'date-time' }) });
+
 const Timestamp = Type.String({ format: 'date-time' });
 const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 
@@ -229,7 +288,10 @@ const taskFields = {
   name: Type.String(),
   description: Type.Union([Type.String(), Type.Null()]),
   payload: Type.Unknown(),
-  target: Type.Union([TaskTargetSchema, Type.Null()], { description: 'null: the handler registered under the name.' }),
+  target: Type.Union([TaskTargetSchema, Type.Null()], {
+    description:
+      'null: the handler registered under the name (a task accepted by a node without one gets a worker target for the queue named after it).',
+  }),
   state: Type.Enum([...TASK_STATES]),
   scheduled_date: Timestamp,
   deadline: NullableTimestamp,
@@ -247,6 +309,13 @@ const taskFields = {
 
 export const TaskResource = Type.Object(taskFields);
 export type TaskResource = Static<typeof TaskResource>;
+
+/** A task as a worker claimed it: with the lease token that fences its heartbeats and outcome. */
+export const ClaimedTaskResource = Type.Object({ ...taskFields, lease_token: Type.String() });
+export type ClaimedTaskResource = Static<typeof ClaimedTaskResource>;
+
+export const ClaimResult = Type.Object({ tasks: Type.Array(ClaimedTaskResource) });
+export type ClaimResult = Static<typeof ClaimResult>;
 
 export const AttemptResource = Type.Object({
   attempt: Type.Integer(),

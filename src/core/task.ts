@@ -7,7 +7,8 @@
  *   its node on every run ends `failed` after `maxAttempts` claims instead of looping (poison pill).
  * - lease: the right of one node (`leaseOwner`) to run a claimed task until `leaseExpiresAt`.
  *   `leaseToken` fences completions: a completion carrying an older token is rejected.
- * - target: how a task runs: an in-process handler registered by name, or an HTTP webhook.
+ * - target: how a task runs: an in-process handler registered by name, an HTTP webhook, a Kafka
+ *   message, or a remote worker claiming it from a queue.
  * - event: one row per state change, written in the same transaction as the change (the outbox).
  *
  * All times are integer epoch milliseconds inside Punctual; the HTTP API speaks RFC 3339.
@@ -44,7 +45,21 @@ export interface KafkaTarget {
   await_result?: boolean;
 }
 
-export type TaskTarget = HandlerTarget | HttpTarget | KafkaTarget;
+/**
+ * Handed to a remote worker that claims it from `queue` over HTTP (POST /v1/queues/{queue}/claim).
+ * A task with no target and no in-process handler for its name gets the queue named after it.
+ */
+export interface WorkerTarget {
+  type: 'worker';
+  queue: string;
+}
+
+export type TaskTarget = HandlerTarget | HttpTarget | KafkaTarget | WorkerTarget;
+
+/** The worker queue a task waits in, or null when nodes run it themselves. */
+export function queueOf(task: Pick<NewTask, 'target'>): string | null {
+  return task.target?.type === 'worker' ? task.target.queue : null;
+}
 
 /** Exponential backoff with full jitter between retries: delay = random(0, min(max, base * factor^(n-1))). */
 export interface Backoff {

@@ -20,7 +20,7 @@
 import { EventEmitter, once } from 'node:events';
 import type { Clock } from '../core/clock.ts';
 import type { Task } from '../core/task.ts';
-import type { LeaseRef, TaskOutcome, TaskStore } from '../store/store.ts';
+import type { LeaseRef, QueueDemand, TaskOutcome, TaskStore } from '../store/store.ts';
 import type { Target } from '../targets/target.ts';
 import { Completer } from './completer.ts';
 import { Executor } from './executor.ts';
@@ -55,6 +55,8 @@ export interface DispatcherOptions {
   leaseGraceMs?: number;
   /** Completion group-commit window (default 2 ms). */
   completionDelayMs?: number;
+  /** Worker queues to claim from too, each up to the room its waiting workers have (workers/). */
+  queueDemand?: () => QueueDemand[];
 }
 
 export interface DispatcherEvents {
@@ -81,6 +83,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly pollIntervalMs: number;
   private readonly maxHeld: number;
   private readonly claimBatchSize: number;
+  private readonly queueDemand: () => QueueDemand[];
   private readonly timers: TimerQueue<Task>;
   private readonly executor: Executor;
   private readonly completer: Completer;
@@ -104,6 +107,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.maxHeld = options.maxHeld ?? 5_000;
     this.claimBatchSize = options.claimBatchSize ?? 1_000;
     this.leaseGraceMs = options.leaseGraceMs ?? 5_000;
+    this.queueDemand = options.queueDemand ?? (() => []);
     this.completer = new Completer({
       store: options.store,
       logger: options.logger,
@@ -217,6 +221,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     await this.completer.drain();
   }
 
+  /** Give back leases this node holds but will not start (a worker queue's task nobody took). */
+  releaseLeases(tasks: Task[]): Promise<void> {
+    return this.release(tasks);
+  }
+
   private async release(tasks: Task[]): Promise<void> {
     if (tasks.length === 0) return;
     const leases = tasks.map((t) => ({ id: t.id, leaseToken: t.leaseToken as string }));
@@ -288,19 +297,23 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private async tick(): Promise<void> {
     let claimedAll = false;
     const limit = this.claimLimit();
-    if (limit > 0) {
+    const queues = limit > 0 || this.held < this.maxHeld ? this.queueDemand() : [];
+    if (limit > 0 || queues.length > 0) {
       try {
         const started = performance.now();
         const { claimed, ended } = await this.store.taskClaimDue({
           lease: { owner: this.owner, graceMs: this.leaseGraceMs },
           lookaheadMs: this.lookaheadMs,
           limit,
+          queues,
         });
         this.claimFailures = 0;
         this.noteClaimCost(performance.now() - started, claimed.length + ended.length);
         if (ended.length > 0) this.emit('ended', ended);
         if (claimed.length > 0) this.accept(claimed);
-        claimedAll = claimed.length + ended.length >= limit;
+        // A backlog of this node's own tasks: claims for queues are sized by their workers instead.
+        const own = (tasks: Task[]) => tasks.filter((t) => t.target?.type !== 'worker').length;
+        claimedAll = limit > 0 && own(claimed) + own(ended) >= limit;
       } catch (error) {
         this.claimFailures += 1;
         this.logger.error({ err: error }, 'claiming due tasks failed; will retry');

@@ -1,5 +1,6 @@
 /**
- * Reports from remote workers on tasks handed to them (a Kafka target with `await_result`): each
+ * Reports from remote workers on tasks handed to them (a Kafka target with `await_result`, or a
+ * worker queue over HTTP): each
  * fenced by the lease token the task was handed over with, so a report for an old lease, or a
  * second report for the same lease, changes nothing.
  *
@@ -10,9 +11,22 @@
  * Heartbeats go first, so a batch holding a task's heartbeat and then its outcome applies both.
  */
 import type { Clock } from '../core/clock.ts';
-import type { ReportVerdict, WorkerReport } from '../kafka/results-consumer.ts';
 import type { TaskOutcome, TaskStore } from '../store/store.ts';
 import { outcomeFor } from './outcome.ts';
+
+export interface WorkerReport {
+  taskId: string;
+  leaseToken: string;
+  /** `heartbeat`: still working; the lease is extended by the task's timeout plus the grace. */
+  status: 'succeeded' | 'failed' | 'heartbeat';
+  error?: string;
+  /** For a failure: may another attempt help? (default true) */
+  retryable?: boolean;
+  retryAfterMs?: number;
+}
+
+/** What became of a report: applied, or changed nothing (stale lease, unknown task). */
+export type ReportVerdict = 'applied' | 'stale' | 'not_found';
 
 export interface WorkerReportContext {
   store: TaskStore;
@@ -33,19 +47,8 @@ export async function applyWorkerReports(
   };
 
   const heartbeats = firstOf((r) => r.status === 'heartbeat');
-  if (heartbeats.length > 0) {
-    const leases = await Promise.all(
-      heartbeats.map(async (report) => {
-        const task = await store.taskGet({ id: report.taskId });
-        if (!task) verdicts.set(report, 'not_found');
-        return task ? { id: task.id, leaseToken: report.leaseToken, extendMs: task.timeoutMs + leaseGraceMs } : null;
-      }),
-    );
-    const results = await store.taskHeartbeat({ leases: leases.filter((l) => l !== null) });
-    const extended = new Map(results.map((r) => [r.id, r.applied]));
-    for (const report of heartbeats) {
-      if (!verdicts.has(report)) verdicts.set(report, extended.get(report.taskId) ? 'applied' : 'stale');
-    }
+  for (const [report, { verdict }] of await extendLeases(heartbeats, { store, clock, leaseGraceMs })) {
+    verdicts.set(report, verdict);
   }
 
   const finals = firstOf((r) => r.status !== 'heartbeat');
@@ -79,4 +82,35 @@ export async function applyWorkerReports(
   }
   // Later reports for a task already reported in this batch changed nothing.
   return { verdicts: reports.map((r) => verdicts.get(r) ?? 'stale'), settled };
+}
+
+/**
+ * Heartbeats: each lease still held is extended to the task's timeout plus the grace from now.
+ * Returns each report's verdict and, when applied, when its lease now ends.
+ */
+export async function extendLeases(
+  heartbeats: WorkerReport[],
+  { store, leaseGraceMs }: WorkerReportContext,
+): Promise<Map<WorkerReport, { verdict: ReportVerdict; leaseExpiresAt: number | null }>> {
+  const answers = new Map<WorkerReport, { verdict: ReportVerdict; leaseExpiresAt: number | null }>();
+  if (heartbeats.length === 0) return answers;
+  const leases = await Promise.all(
+    heartbeats.map(async (report) => {
+      const task = await store.taskGet({ id: report.taskId });
+      if (!task) answers.set(report, { verdict: 'not_found', leaseExpiresAt: null });
+      return task ? { id: task.id, leaseToken: report.leaseToken, extendMs: task.timeoutMs + leaseGraceMs } : null;
+    }),
+  );
+  const results = new Map(
+    (await store.taskHeartbeat({ leases: leases.filter((l) => l !== null) })).map((r) => [r.id, r]),
+  );
+  for (const report of heartbeats) {
+    if (answers.has(report)) continue;
+    const result = results.get(report.taskId);
+    answers.set(report, {
+      verdict: result?.applied ? 'applied' : 'stale',
+      leaseExpiresAt: result?.leaseExpiresAt ?? null,
+    });
+  }
+  return answers;
 }

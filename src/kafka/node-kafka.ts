@@ -6,12 +6,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../dispatch/logger.ts';
+import type { ReportVerdict, WorkerReport } from '../dispatch/worker-reports.ts';
 import type { TaskStore } from '../store/store.ts';
 import { KafkaPublisher } from '../targets/kafka.ts';
 import type { Target } from '../targets/target.ts';
 import { EventRelay, type Relay } from './event-relay.ts';
 import { RelayThread } from './relay-thread.ts';
-import { type ReportVerdict, ResultsConsumer, type WorkerReport } from './results-consumer.ts';
+import { ResultsConsumer } from './results-consumer.ts';
 import { SerialProducer } from './serial-producer.ts';
 import type { KafkaSettings } from './settings.ts';
 import { ensureTopics } from './topics.ts';

@@ -16,20 +16,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer, type Message as KafkaMessage, stringDeserializers } from '@platformatic/kafka';
 import type { Logger } from '../dispatch/logger.ts';
-
-export interface WorkerReport {
-  taskId: string;
-  leaseToken: string;
-  /** `heartbeat`: still working; the lease is extended by the task's timeout plus the grace. */
-  status: 'succeeded' | 'failed' | 'heartbeat';
-  error?: string;
-  /** For a failure: may another attempt help? (default true) */
-  retryable?: boolean;
-  retryAfterMs?: number;
-}
-
-/** What became of a report: applied, or changed nothing (stale lease, unknown task). */
-export type ReportVerdict = 'applied' | 'stale' | 'not_found';
+import type { ReportVerdict, WorkerReport } from '../dispatch/worker-reports.ts';
 
 export interface ResultsConsumerOptions {
   brokers: string[];

@@ -25,6 +25,8 @@ export interface StoreCapabilities {
   serverClock: boolean;
   /** `eventList` works: the store keeps one table-wide event log in commit order. */
   eventLog: boolean;
+  /** Tasks with a worker target wait in their queue, claimed only with `queues` (remote workers). */
+  workerQueues: boolean;
 }
 
 /** How long a lease lasts: from the task's time (or now, if later) for its timeout plus this grace. */
@@ -39,7 +41,8 @@ export interface TaskCreateParams {
   /**
    * Create-and-claim: tasks due within `lookaheadMs` of now are inserted already running, leased
    * to `lease.owner` (at most `max` of them), so the node that received them fires them with no
-   * poll delay and no second write.
+   * poll delay and no second write. Tasks for a worker queue are never claimed here: they wait for
+   * a claim that asks for their queue.
    */
   claim?: { lease: LeaseTerms; lookaheadMs: number; max: number };
 }
@@ -56,6 +59,17 @@ export interface TaskClaimDueParams {
   now?: number;
   /** Claim tasks scheduled before now + lookaheadMs. */
   lookaheadMs: number;
+  /** Most tasks without a queue to claim. */
+  limit: number;
+  /**
+   * Worker queues to claim from as well, each up to its own limit (the workers waiting on it).
+   * Tasks in a queue not listed here are left alone, lapsed leases included.
+   */
+  queues?: QueueDemand[];
+}
+
+export interface QueueDemand {
+  queue: string;
   limit: number;
 }
 

@@ -16,12 +16,17 @@ import {
 const UNKNOWN_ID = '01900000-0000-7000-8000-000000000000';
 
 let h: Harness;
-/** A task whose only attempt failed: no handler is registered for its name. */
+/** A task whose only attempt failed: its webhook points at a private address, which is refused. */
 let failedId: string;
 
 beforeAll(async () => {
   h = await startHarness();
-  const res = await post(h.app, '/v1/tasks', { name: 'no-such-handler', scheduled_date: inMs(0), max_attempts: 1 });
+  const res = await post(h.app, '/v1/tasks', {
+    name: 'refused-webhook',
+    scheduled_date: inMs(0),
+    max_attempts: 1,
+    target: { type: 'http', url: 'http://10.0.0.1/hook' },
+  });
   failedId = res.json().id;
   await waitForState(h, failedId, 'failed');
 });
@@ -190,7 +195,7 @@ describe('POST /v1/tasks/:id/retry', () => {
   it('schedules a failed task again with a fresh set of attempts', async () => {
     const failed = (await h.app.inject({ url: `/v1/tasks/${failedId}` })).json();
     expect(failed).toMatchObject({ state: 'failed', attempts: 1 });
-    expect(failed.last_error).toContain('no handler');
+    expect(failed.last_error).toContain('private');
     expect(failed.attempt_log).toEqual([
       expect.objectContaining({ attempt: 1, outcome: 'failed', lease_owner: h.punctual.nodeId }),
     ]);

@@ -58,7 +58,8 @@ describe('POST /v1/tasks', () => {
       scheduled_date: '2099-06-01T08:00:00.000Z',
       deadline: null,
       payload: null,
-      target: null,
+      // No target and no handler for the name: it waits for remote workers on the queue named after it.
+      target: { type: 'worker', queue: 'send-email' },
       max_attempts: 3,
       timeout_ms: 30000,
       backoff: { type: 'exponential', base_ms: 1000, factor: 2, max_ms: 3600000, jitter: true },

@@ -14,7 +14,7 @@ import { buildApp } from '../../src/api/app.ts';
 import { type ErrorCode, problemType } from '../../src/core/errors.ts';
 import { Problem, type TaskResource } from '../../src/core/schemas.ts';
 import type { TaskState } from '../../src/core/task.ts';
-import { createPunctual, type Punctual } from '../../src/punctual.ts';
+import { createPunctual, type DispatchSettings, type Punctual } from '../../src/punctual.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { TaskHandler } from '../../src/targets/target.ts';
 
@@ -32,13 +32,15 @@ export interface HarnessOptions {
   logger?: boolean | object;
   bodyLimit?: number;
   apiKeys?: ApiKeys | null;
+  /** Dispatcher settings (default: the defaults). */
+  settings?: DispatchSettings;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'punctual-api-'));
   const store = SqliteStore.open({ path: join(dir, 'tasks.db') });
   await store.migrate();
-  const punctual = createPunctual({ store });
+  const punctual = createPunctual({ store, ...options.settings });
   for (const [name, handler] of Object.entries(options.handlers ?? {})) punctual.handle(name, handler);
   const app = buildApp({
     service: punctual,

@@ -114,6 +114,7 @@ describe('postgres store', () => {
         maxBatchSize: 1000,
         serverClock: true,
         eventLog: true,
+        workerQueues: true,
       });
       expect(await store.taskCountByState()).toMatchObject({ scheduled: 0 });
     }
@@ -295,10 +296,13 @@ describe('postgres store', () => {
         1_000,
         'node-a',
         5_000,
+        ['mail'],
+        [10],
       ]);
       const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
       expect(plan).toMatch(/Index Scan using tasks_claim_idx on tasks/);
       expect(plan).toMatch(/Index Scan using tasks_lease_idx on tasks/);
+      expect(plan).toMatch(/Index Scan using tasks_queue_idx on tasks/);
       expect(plan).not.toMatch(/Seq Scan on tasks/);
     } finally {
       await client.end();

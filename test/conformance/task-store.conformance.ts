@@ -1151,6 +1151,69 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
       });
     });
 
+    describe('worker queues', () => {
+      const forQueue = (queue: string): Partial<NewTask> => ({ target: { type: 'worker', queue } });
+      const claimQueues = (now: number, queues: { queue: string; limit: number }[], limit = 100) =>
+        store.taskClaimDue({ lease: LEASE_A, now, lookaheadMs: 1, limit, queues });
+
+      it('leaves a queue\'s tasks to claims that ask for that queue, each up to its limit, oldest first', async (ctx) => {
+        if (!store.capabilities.workerQueues) return ctx.skip();
+        const own = await create({ scheduledAt: T0 - 5 });
+        const mails = await createMany(4, (i) => ({ ...forQueue('mail'), scheduledAt: T0 - 4 + i }));
+        const sms = await create({ ...forQueue('sms'), scheduledAt: T0 - 10 });
+
+        const plain = await claimDue(T0);
+        expect(plain.claimed.map((t) => t.id)).toEqual([own.id]);
+
+        const mailOnly = await claimQueues(T0, [{ queue: 'mail', limit: 3 }]);
+        expect(mailOnly.claimed.map((t) => t.id)).toEqual(mails.slice(0, 3).map((t) => t.id));
+        expect(mailOnly.claimed.every((t) => t.state === 'running' && t.attempts === 1)).toBe(true);
+
+        const both = await claimQueues(T0, [
+          { queue: 'mail', limit: 5 },
+          { queue: 'sms', limit: 5 },
+          { queue: 'empty', limit: 5 },
+        ]);
+        expect(both.claimed.map((t) => t.id)).toEqual([sms.id, must(mails[3]).id]);
+      });
+
+      it('claims a queue\'s tasks with no room for the node\'s own', async (ctx) => {
+        if (!store.capabilities.workerQueues) return ctx.skip();
+        await create();
+        const mail = await create(forQueue('mail'));
+        const result = await claimQueues(T0, [{ queue: 'mail', limit: 1 }], 0);
+        expect(result.claimed.map((t) => t.id)).toEqual([mail.id]);
+      });
+
+      it('never create-and-claims a task for a queue', async (ctx) => {
+        if (!store.capabilities.workerQueues) return ctx.skip();
+        const results = await store.taskCreate({
+          tasks: [newTask(forQueue('mail')), newTask()],
+          now: T0,
+          claim: { lease: LEASE_A, lookaheadMs: SECOND, max: 10 },
+        });
+        expect(results.map((r) => r.status === 'created' && r.claimed)).toEqual([false, true]);
+        expect(must(results[0]).task.state).toBe('scheduled');
+      });
+
+      it('takes over a queue task whose lease lapsed only for a claim that asks for its queue', async (ctx) => {
+        if (!store.capabilities.workerQueues) return ctx.skip();
+        const task = await create(forQueue('mail'));
+        await claimQueues(T0, [{ queue: 'mail', limit: 1 }]);
+        expect((await claimDue(LEASE_END + 1)).claimed).toEqual([]);
+        const retaken = await claimQueues(LEASE_END + 1, [{ queue: 'mail', limit: 1 }]);
+        expect(retaken.claimed.map((t) => [t.id, t.attempts])).toEqual([[task.id, 2]]);
+      });
+
+      it('follows an edited target: a task moved into a queue leaves the plain claims', async (ctx) => {
+        if (!store.capabilities.workerQueues) return ctx.skip();
+        const task = await create();
+        okTask(await store.taskUpdate({ id: task.id, now: T0, changes: { target: { type: 'worker', queue: 'mail' } } }));
+        expect((await claimDue(T0)).claimed).toEqual([]);
+        expect((await claimQueues(T0, [{ queue: 'mail', limit: 1 }])).claimed.map((t) => t.id)).toEqual([task.id]);
+      });
+    });
+
     describe('concurrency', () => {
       it('two claims racing never return the same task', async () => {
         await createMany(30);

@@ -85,7 +85,13 @@ describe('PunctualClient', () => {
   });
 
   it('runs a task now and retries a failed one', async () => {
-    const task = await client.create({ name: 'no-such-handler', scheduled_date: later(3_600_000), max_attempts: 1 });
+    // Its webhook points at a private address, which is refused: the one attempt fails.
+    const task = await client.create({
+      name: 'refused-webhook',
+      scheduled_date: later(3_600_000),
+      max_attempts: 1,
+      target: { type: 'http', url: 'http://10.0.0.1/hook' },
+    });
     await client.runNow(task.id);
     let current = await client.get(task.id);
     for (let i = 0; i < 50 && current.state !== 'failed'; i++) {

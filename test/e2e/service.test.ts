@@ -135,13 +135,17 @@ describe('punctual serve', () => {
     expect(runs(created.body.id)).toHaveLength(2);
   });
 
-  it('fails a task with no handler and no target with a clear error', async () => {
+  it('sends a task with no handler and no target to the worker queue named after it', async () => {
     const created = await api(service.url, '/v1/tasks', {
       body: { name: 'nobody-handles-this', description: 'x', scheduled_date: inMs(0) },
     });
-    const failed = await taskIn(created.body.id, ['failed']);
-    expect(failed.last_error).toContain("no handler registered for task name 'nobody-handles-this'");
-    expect(failed.attempts).toBe(1);
+    expect(created.body.target).toEqual({ type: 'worker', queue: 'nobody-handles-this' });
+    // No node runs it: it waits for a worker, unclaimed.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect((await api(service.url, `/v1/tasks/${created.body.id}`)).body).toMatchObject({ state: 'scheduled', attempts: 0 });
+    const claim = await api(service.url, '/v1/queues/nobody-handles-this/claim', { body: { wait_ms: 5_000 } });
+    expect(claim.body.tasks).toHaveLength(1);
+    expect(claim.body.tasks[0]).toMatchObject({ id: created.body.id, state: 'running', attempts: 1 });
   });
 
   it('cancels a scheduled task, which then never runs', async () => {

@@ -8,7 +8,16 @@
  * given as Date objects; they are sent as RFC 3339 strings.
  */
 import { errorFor, NetworkError, type Problem } from './errors.ts';
-import type { BatchResult, ListQuery, Task, TaskChanges, TaskInput, TaskPage, TaskWithAttempts } from './types.ts';
+import type {
+  BatchResult,
+  ClaimedTask,
+  ListQuery,
+  Task,
+  TaskChanges,
+  TaskInput,
+  TaskPage,
+  TaskWithAttempts,
+} from './types.ts';
 
 export interface PunctualClientOptions {
   /** The service's base URL, e.g. http://127.0.0.1:8080. */
@@ -91,7 +100,63 @@ export class PunctualClient {
     return this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/run`);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  // ---- the worker protocol (the Worker class drives these) ----
+
+  /**
+   * Claims up to `max` due tasks from `queue`, waiting up to `waitMs` (default 20,000) for one to
+   * fall due. Each comes leased to the caller, with its `lease_token`.
+   */
+  async claim(
+    queue: string,
+    options: { max?: number; waitMs?: number; signal?: AbortSignal } = {},
+  ): Promise<ClaimedTask[]> {
+    const waitMs = options.waitMs ?? 20_000;
+    const body = await this.call<{ tasks: ClaimedTask[] }>(
+      'POST',
+      `/v1/queues/${encodeURIComponent(queue)}/claim`,
+      { max: options.max ?? 1, wait_ms: waitMs },
+      { timeoutMs: waitMs + this.timeoutMs, signal: options.signal },
+    );
+    return body.tasks;
+  }
+
+  /** Extends the lease of a claimed task; resolves with its new end. LeaseLostError once it is gone. */
+  async heartbeat(id: string, leaseToken: string): Promise<Date> {
+    const body = await this.call<{ lease_expires_at: string }>(
+      'POST',
+      `/v1/tasks/${encodeURIComponent(id)}/heartbeat`,
+      {
+        lease_token: leaseToken,
+      },
+    );
+    return new Date(body.lease_expires_at);
+  }
+
+  /** Reports a claimed task done. */
+  async complete(id: string, leaseToken: string): Promise<void> {
+    await this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/complete`, { lease_token: leaseToken });
+  }
+
+  /** Reports a claimed task's attempt failed; retried by its backoff unless `retryable` is false. */
+  async fail(
+    id: string,
+    leaseToken: string,
+    failure: { error: string; retryable?: boolean; retryAfterMs?: number },
+  ): Promise<void> {
+    await this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/fail`, {
+      lease_token: leaseToken,
+      error: failure.error,
+      retryable: failure.retryable,
+      retry_after_ms: failure.retryAfterMs,
+    });
+  }
+
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
@@ -101,7 +166,7 @@ export class PunctualClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: anyOf(AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs), options.signal),
       });
     } catch (error) {
       throw new NetworkError(`${method} ${path}: ${(error as Error).message}`, { cause: error });
@@ -115,6 +180,10 @@ export class PunctualClient {
         : { status: response.status, detail: text.slice(0, 200) || response.statusText };
     throw errorFor(problem);
   }
+}
+
+function anyOf(signal: AbortSignal, other: AbortSignal | undefined): AbortSignal {
+  return other ? AbortSignal.any([signal, other]) : signal;
 }
 
 function safeJson(text: string): unknown {

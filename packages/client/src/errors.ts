@@ -44,6 +44,8 @@ export class TaskNotFoundError extends PunctualApiError {}
 /** The task is not in a state that allows the change, or a lease token is stale. */
 export class ConflictError extends PunctualApiError {}
 export class IdempotencyConflictError extends PunctualApiError {}
+/** A worker's heartbeat or report for a lease it no longer holds: the task was taken over. */
+export class LeaseLostError extends ConflictError {}
 /** 503: the store is down or the service is stopping; retrying later may succeed. */
 export class ServiceUnavailableError extends PunctualApiError {}
 
@@ -69,6 +71,8 @@ export function errorFor(problem: Problem): PunctualApiError {
       return new IdempotencyConflictError(problem);
     case 'PUNCTUAL_INVALID_STATE':
       return new ConflictError(problem);
+    case 'PUNCTUAL_LEASE_LOST':
+      return new LeaseLostError(problem);
   }
   if (problem.status === 503) return new ServiceUnavailableError(problem);
   if (problem.status === 409) return new ConflictError(problem);

@@ -3,6 +3,7 @@ export {
   ConflictError,
   type FieldError,
   IdempotencyConflictError,
+  LeaseLostError,
   NetworkError,
   type Problem,
   PunctualApiError,
@@ -13,3 +14,4 @@ export {
 } from './errors.ts';
 export { DEFAULT_TOLERANCE_SECONDS, type VerifySignatureOptions, verifySignature } from './signature.ts';
 export type * from './types.ts';
+export { PermanentError, Worker, type WorkerContext, type WorkerHandler, type WorkerOptions } from './worker.ts';

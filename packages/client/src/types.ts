@@ -9,8 +9,10 @@ export type TaskTarget =
       url: string;
       method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
       headers?: Record<string, string>;
+      timeout_ms?: number;
     }
-  | { type: 'kafka'; topic: string; key?: string; headers?: Record<string, string>; await_result?: boolean };
+  | { type: 'kafka'; topic: string; key?: string; headers?: Record<string, string>; await_result?: boolean }
+  | { type: 'worker'; queue: string };
 
 export interface Backoff {
   type: 'exponential';
@@ -100,4 +102,9 @@ export interface TaskChanges {
   max_attempts?: number;
   timeout_ms?: number;
   backoff?: Partial<Backoff>;
+}
+
+/** A task claimed by a worker: running, leased to it until `lease.expires_at` (heartbeats extend it). */
+export interface ClaimedTask extends Task {
+  lease_token: string;
 }

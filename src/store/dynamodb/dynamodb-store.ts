@@ -116,6 +116,7 @@ export class DynamoStore implements TaskStore {
     maxBatchSize: 1000,
     serverClock: false,
     eventLog: false,
+    workerQueues: false,
   };
   readonly config: DynamoConfig;
   private readonly db: Db;

@@ -94,6 +94,7 @@ export class PostgresStore implements TaskStore {
     maxBatchSize: 1000,
     serverClock: true,
     eventLog: true,
+    workerQueues: true,
   };
   readonly config: PostgresConfig;
   private readonly pool: pg.Pool;
@@ -265,11 +266,20 @@ export class PostgresStore implements TaskStore {
     return counts;
   }
 
-  async taskClaimDue({ lease, now, lookaheadMs, limit }: TaskClaimDueParams): Promise<TaskClaimDueResult> {
+  async taskClaimDue({ lease, now, lookaheadMs, limit, queues = [] }: TaskClaimDueParams): Promise<TaskClaimDueResult> {
+    const wanted = queues.filter((q) => q.limit > 0);
     const rows = await this.run<TaskRow & { claim_now: number; verdict: string | null }>(
       SQL.claimDue,
-      [now ?? null, lookaheadMs, Math.max(0, limit), lease.owner, lease.graceMs],
-      limit,
+      [
+        now ?? null,
+        lookaheadMs,
+        Math.max(0, limit),
+        lease.owner,
+        lease.graceMs,
+        wanted.map((q) => q.queue),
+        wanted.map((q) => q.limit),
+      ],
+      limit + wanted.reduce((sum, q) => sum + q.limit, 0),
     );
     const result: TaskClaimDueResult = { now: rows[0]?.claim_now ?? now ?? Date.now(), claimed: [], ended: [] };
     for (const row of rows) {

@@ -81,13 +81,19 @@ export const SQL = {
    */
   selectDue: `SELECT * FROM (
       SELECT * FROM (SELECT * FROM tasks INDEXED BY tasks_state_idx
-                     WHERE state = 'scheduled' AND scheduled_at < @until
+                     WHERE state = 'scheduled' AND queue IS NULL AND scheduled_at < @until
                      ORDER BY scheduled_at, id LIMIT @limit)
       UNION ALL
       SELECT * FROM (SELECT * FROM tasks INDEXED BY tasks_lease_idx
                      WHERE state = 'running' AND lease_expires_at <= @now
+                       AND (queue IS NULL OR queue IN (SELECT value FROM json_each(@queues)))
                      ORDER BY scheduled_at, id LIMIT @limit)
     ) ORDER BY scheduled_at, id LIMIT @limit`,
+
+  /** One worker queue's due tasks, oldest first, for a node with workers waiting on it. */
+  selectQueueDue: `SELECT * FROM tasks INDEXED BY tasks_state_idx
+    WHERE state = 'scheduled' AND queue = @queue AND scheduled_at < @until
+    ORDER BY scheduled_at, id LIMIT @limit`,
 
   claimTask: `UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_owner = @owner,
     lease_token = @token, lease_expires_at = @expiresAt, updated_at = @now
@@ -144,6 +150,7 @@ export function prepareStatements(db: Database.Database) {
     getTask: db.prepare<[string], TaskRow>(SQL.getTask),
     getByIdempotencyKey: db.prepare<[string, string], TaskRow>(SQL.getByIdempotencyKey),
     selectDue: db.prepare<Params, TaskRow>(SQL.selectDue),
+    selectQueueDue: db.prepare<Params, TaskRow>(SQL.selectQueueDue),
     claimTask: db.prepare<Params>(SQL.claimTask),
     endTask: db.prepare<Params, TaskRow>(SQL.endTask),
     completeTask: db.prepare<Params, EventSubjectRow>(SQL.completeTask),

@@ -8,7 +8,7 @@
 import type { Statement } from 'better-sqlite3';
 import Database from 'better-sqlite3';
 import type { AttemptOutcome, Task, TaskEvent, TaskEventType, TaskState, TaskWithAttempts } from '../../core/task.ts';
-import { TASK_STATES } from '../../core/task.ts';
+import { queueOf, TASK_STATES } from '../../core/task.ts';
 import type {
   EventListParams,
   OutboxAdvanceParams,
@@ -46,6 +46,7 @@ export class SqliteStore implements TaskStore {
     maxBatchSize: 1000,
     serverClock: false,
     eventLog: true,
+    workerQueues: true,
   };
   private readonly db: Database.Database;
   /** Runs a callback in a transaction; created once, used deferred for reads and immediate for writes. */
@@ -143,7 +144,11 @@ export class SqliteStore implements TaskStore {
             continue;
           }
         }
-        const claimed = claim !== undefined && input.scheduledAt < now + claim.lookaheadMs && claimedCount < claim.max;
+        const claimed =
+          claim !== undefined &&
+          input.scheduledAt < now + claim.lookaheadMs &&
+          claimedCount < claim.max &&
+          queueOf(input) === null;
         const task = createdTask(input, now, claimed ? claim.lease : null);
         this.q.insertTask.run(taskParams(task));
         this.event({ ...task, attempts: 0 }, 'created', now);
@@ -186,12 +191,27 @@ export class SqliteStore implements TaskStore {
     return counts;
   }
 
-  async taskClaimDue({ lease, now = Date.now(), lookaheadMs, limit }: TaskClaimDueParams): Promise<TaskClaimDueResult> {
+  async taskClaimDue({
+    lease,
+    now = Date.now(),
+    lookaheadMs,
+    limit,
+    queues = [],
+  }: TaskClaimDueParams): Promise<TaskClaimDueResult> {
     const until = now + lookaheadMs;
     const result: TaskClaimDueResult = { now, claimed: [], ended: [] };
-    if (limit <= 0) return result;
+    const wanted = queues.filter((q) => q.limit > 0);
+    if (limit <= 0 && wanted.length === 0) return result;
     return this.write(() => {
-      for (const row of this.q.selectDue.all({ now, until, limit })) {
+      const rows =
+        limit > 0
+          ? this.q.selectDue.all({ now, until, limit, queues: JSON.stringify(wanted.map((q) => q.queue)) })
+          : [];
+      for (const { queue, limit: queueLimit } of wanted) {
+        rows.push(...this.q.selectQueueDue.all({ queue, until, limit: queueLimit }));
+      }
+      if (wanted.length > 0) rows.sort(byTimeThenId);
+      for (const row of rows) {
         const task = rowToTask(row);
         if (task.state === 'running') {
           // Its holder never reported back before the lease ran out: that attempt is over.
@@ -309,4 +329,8 @@ export class SqliteStore implements TaskStore {
   async outboxAdvance({ name, owner, seq }: OutboxAdvanceParams): Promise<boolean> {
     return this.write(() => this.q.outboxAdvance.run({ name, owner, seq }).changes > 0);
   }
+}
+
+function byTimeThenId(a: TaskRow, b: TaskRow): number {
+  return a.scheduled_at - b.scheduled_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }

@@ -45,6 +45,7 @@ export class ThreadedSqliteStore implements TaskStore {
     maxBatchSize: 1000,
     serverClock: false,
     eventLog: true,
+    workerQueues: true,
   };
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();

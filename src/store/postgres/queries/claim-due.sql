@@ -1,6 +1,7 @@
 -- taskClaimDue, in one statement.
 -- $1 now (bigint; NULL: the database clock)   $2 lookahead ms   $3 limit
 -- $4 lease owner                              $5 lease grace ms
+-- $6 worker queues to claim from too (text[])   $7 each queue's limit (int[])
 -- Returns one row per task claimed or ended, oldest first, each with `verdict` ('claimed',
 -- 'expired' or 'failed'), and always at least one row carrying `claim_now` (the time used): with
 -- nothing due, that row's task columns are NULL.
@@ -13,7 +14,7 @@ WITH clock AS (
 ),
 scheduled AS (
   SELECT t.* FROM tasks t
-  WHERE t.state = 'scheduled' AND t.scheduled_at < (SELECT now FROM clock) + $2::bigint
+  WHERE t.state = 'scheduled' AND t.queue IS NULL AND t.scheduled_at < (SELECT now FROM clock) + $2::bigint
   ORDER BY t.scheduled_at, t.id
   LIMIT $3
   FOR UPDATE SKIP LOCKED
@@ -21,14 +22,30 @@ scheduled AS (
 lapsed AS (
   SELECT t.* FROM tasks t
   WHERE t.state = 'running' AND t.lease_expires_at <= (SELECT now FROM clock)
+    AND (t.queue IS NULL OR t.queue = ANY($6::text[]))
   ORDER BY t.scheduled_at, t.id
   LIMIT $3
   FOR UPDATE SKIP LOCKED
 ),
+-- Each worker queue asked for, up to its own limit, from tasks_queue_idx.
+queued AS (
+  SELECT t.* FROM unnest($6::text[], $7::int[]) AS q(name, lim)
+  CROSS JOIN LATERAL (
+    SELECT * FROM tasks
+    WHERE state = 'scheduled' AND queue = q.name AND scheduled_at < (SELECT now FROM clock) + $2::bigint
+    ORDER BY scheduled_at, id
+    LIMIT q.lim
+    FOR UPDATE SKIP LOCKED
+  ) t
+),
 due AS (
-  SELECT * FROM (SELECT * FROM scheduled UNION ALL SELECT * FROM lapsed) both_kinds
-  ORDER BY scheduled_at, id
-  LIMIT $3
+  SELECT * FROM (
+    SELECT * FROM (SELECT * FROM scheduled UNION ALL SELECT * FROM lapsed) both_kinds
+    ORDER BY scheduled_at, id
+    LIMIT $3
+  ) own
+  UNION ALL
+  SELECT * FROM queued
 ),
 -- As the SQLite driver decides: a deadline passed ends the task expired; a crashed run (lease
 -- lapsed) that used the last attempt ends it failed — counting claims, not outcomes, is what stops

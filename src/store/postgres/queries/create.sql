@@ -33,13 +33,16 @@ fresh AS (
   WHERE (i.idempotency_key IS NULL OR i.nth_of_key = 1)
     AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.ord = i.ord)
 ),
--- Create-and-claim: the first $17 tasks due within the lookahead are inserted already leased.
+-- Create-and-claim: the first $17 tasks due within the lookahead are inserted already leased
+-- (not those for a worker queue: they wait for a node whose workers ask for them).
 planned AS (
   SELECT f.*, c.now,
-    $15::text IS NOT NULL AND f.scheduled_at < c.now + $16::bigint
-      AND count(*) FILTER (WHERE f.scheduled_at < c.now + $16::bigint) OVER (ORDER BY f.ord) <= $17::int
+    $15::text IS NOT NULL AND f.scheduled_at < c.now + $16::bigint AND NOT f.for_worker
+      AND count(*) FILTER (WHERE f.scheduled_at < c.now + $16::bigint AND NOT f.for_worker)
+        OVER (ORDER BY f.ord) <= $17::int
       AS claimed
-  FROM fresh f CROSS JOIN clock c
+  FROM (SELECT f.*, coalesce(f.target::json ->> 'type' = 'worker', false) AS for_worker FROM fresh f) f
+  CROSS JOIN clock c
 ),
 inserted AS (
   INSERT INTO tasks (id, namespace, name, description, payload, target, state, scheduled_at, deadline_at,
