@@ -16,6 +16,7 @@ import { runLateness } from './lib/scenarios/lateness.ts';
 import { runNodes } from './lib/scenarios/nodes.ts';
 import { runRelay } from './lib/scenarios/relay.ts';
 import { DEFAULT_CONFIGS, runThroughput, type ThroughputConfig } from './lib/scenarios/throughput.ts';
+import { runWorkers } from './lib/scenarios/workers.ts';
 import { note } from './lib/stats.ts';
 
 function sizes(quick: boolean) {
@@ -26,6 +27,13 @@ function sizes(quick: boolean) {
         ingestSingle: { requests: 1_000, clients: 50, warmupRequests: 100 },
         throughput: { count: 10_000, insertBatch: 1_000, configs: DEFAULT_CONFIGS.slice(0, 1), timeoutMs: 60_000 },
         nodes: { count: 10_000, nodeCounts: [1, 2], insertBatch: 1_000, timeoutMs: 60_000 },
+        workers: {
+          workers: 4,
+          concurrency: 50,
+          latency: { count: 1_000, ratePerSec: 500, leadMs: 3_000 },
+          throughput: { count: 2_000 },
+          timeoutMs: 60_000,
+        },
         backlog: {
           backlog: 20_000,
           insertBatch: 1_000,
@@ -43,6 +51,13 @@ function sizes(quick: boolean) {
         ingestSingle: { requests: 10_000, clients: 50, warmupRequests: 500 },
         throughput: { count: 100_000, insertBatch: 1_000, configs: DEFAULT_CONFIGS, timeoutMs: 180_000 },
         nodes: { count: 100_000, nodeCounts: [1, 2, 3], insertBatch: 1_000, timeoutMs: 180_000 },
+        workers: {
+          workers: 4,
+          concurrency: 50,
+          latency: { count: 10_000, ratePerSec: 500, leadMs: 5_000 },
+          throughput: { count: 50_000 },
+          timeoutMs: 120_000,
+        },
         backlog: {
           backlog: 1_000_000,
           insertBatch: 1_000,
@@ -90,6 +105,8 @@ function runScenario(name: ScenarioName, spec: string, options: BenchOptions): P
         ...n.relay,
         lateness: { ...n.relay.lateness, settings: options.dispatch },
       });
+    case 'workers':
+      return once((fresh) => runWorkers(fresh, n.workers));
     case 'backlog':
       return runBacklog(() => freshStore(spec), {
         ...n.backlog,

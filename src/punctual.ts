@@ -12,7 +12,7 @@ import { type Clock, systemClock } from './core/clock.ts';
 import { PunctualError, validationError } from './core/errors.ts';
 import { GroupCommit } from './core/group-commit.ts';
 import { type NewTask, queueOf, type Task, type TaskState, type TaskWithAttempts } from './core/task.ts';
-import { Dispatcher, type DispatcherOptions } from './dispatch/dispatcher.ts';
+import { DEFAULT_LOOKAHEAD_MS, Dispatcher, type DispatcherOptions } from './dispatch/dispatcher.ts';
 import { type Logger, silentLogger } from './dispatch/logger.ts';
 import { applyWorkerReports, extendLeases, type ReportVerdict, type WorkerReport } from './dispatch/worker-reports.ts';
 import type { Relay } from './kafka/event-relay.ts';
@@ -74,6 +74,7 @@ export class Punctual implements TaskService {
     this.workerQueues = this.store.capabilities.workerQueues
       ? new WorkerQueues({
           clock,
+          lookaheadMs: options.lookaheadMs ?? DEFAULT_LOOKAHEAD_MS,
           wake: () => this.dispatcher.wake(),
           release: (tasks) => this.dispatcher.releaseLeases(tasks),
         })

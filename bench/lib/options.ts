@@ -10,6 +10,7 @@ export const SCENARIOS = [
   'nodes',
   'backlog',
   'relay',
+  'workers',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** What `all` runs: the longer scenarios (several service processes, a million-task backlog) are asked for by name. */
@@ -48,8 +49,9 @@ export const USAGE = `Usage: npm run bench -- [options]
   --scenario X     all (default) | lateness | ingest | ingest-batch | ingest-single | throughput
                    | nodes (1, 2, 3 service processes on one store) | backlog (lateness with and
                    without 1,000,000 future tasks) | relay (Kafka event relay: lateness with
-                   it off and on, event delay, events/s; starts a throwaway Kafka broker);
-                   nodes, backlog and relay are not part of all.
+                   it off and on, event delay, events/s; starts a throwaway Kafka broker)
+                   | workers (4 remote worker processes: added latency through a long-poll,
+                   tasks/s); nodes, backlog, relay and workers are not part of all.
                    (may be given more than once)
   --quick          small counts: a smoke run of a minute or so, figures not meaningful
   --out DIR        directory for the raw JSON (default bench/results)

@@ -28,6 +28,8 @@ import type { Logger } from './logger.ts';
 import { StoreClock } from './store-clock.ts';
 import { TimerQueue } from './timer-queue.ts';
 
+/** Claim tasks due up to this far ahead. */
+export const DEFAULT_LOOKAHEAD_MS = 2_000;
 /** How often a node re-reads a server store's clock (clocks drift and get stepped). */
 const CLOCK_SYNC_MS = 10_000;
 /** Claims at least this many tasks when there is room (and only claims this large measure the store's cost). */
@@ -102,7 +104,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.storeClock = options.store.capabilities.serverClock ? new StoreClock(options.clock) : null;
     this.clock = this.storeClock ?? options.clock;
     this.logger = options.logger;
-    this.lookaheadMs = options.lookaheadMs ?? 2_000;
+    this.lookaheadMs = options.lookaheadMs ?? DEFAULT_LOOKAHEAD_MS;
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.maxHeld = options.maxHeld ?? 5_000;
     this.claimBatchSize = options.claimBatchSize ?? 1_000;

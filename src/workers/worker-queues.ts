@@ -6,10 +6,12 @@
  *                                 │
  *   dispatcher ◀── demand ────────┘  (claims a queue's tasks only while workers wait on it)
  *
- * A queue's tasks are claimed from the store only up to the room its waiting workers asked for,
- * so a queue nobody polls costs nothing and no node hoards tasks its workers cannot take. A task
- * that fires when its worker has just gone waits for the next claim on this node until the last
- * moment it could still run within its lease, and is then released for any node to take.
+ * A queue's tasks are claimed from the store only while workers poll it here, so a queue nobody
+ * polls costs nothing. How many: the room the waiting workers asked for, or, when more, what this
+ * node has been handing that queue over the lookahead at its recent pace, so a steady stream is
+ * claimed ahead and every task fires into a waiting worker at its millisecond. A task that fires
+ * between two polls waits for the next one on this node, until the last moment it could still
+ * run within its lease, and is then released for any node to take.
  */
 
 import type { Clock } from '../core/clock.ts';
@@ -19,6 +21,8 @@ import type { Target, TargetResult } from '../targets/target.ts';
 
 export interface WorkerQueuesOptions {
   clock: Clock;
+  /** How far ahead the dispatcher claims (ms). */
+  lookaheadMs: number;
   /** A waiting worker appeared: claim for it now rather than at the next poll. */
   wake: () => void;
   /** Give back leases of tasks no worker took in time (store.taskRelease). */
@@ -44,12 +48,25 @@ interface Parked {
   timer: NodeJS.Timeout;
 }
 
+/** A queue stays served by this node for this long after its last poll (workers re-poll at once). */
+const ACTIVE_MS = 3_000;
+const PACE_WINDOW_MS = 1_000;
+
+/** Tasks per second a queue's workers took from this node lately. */
+interface Pace {
+  lastPollAt: number;
+  windowStart: number;
+  handed: number;
+  perSec: number;
+}
+
 export class WorkerQueues implements Target {
   private readonly options: WorkerQueuesOptions;
   private readonly waiting = new Map<string, Waiter[]>();
   private readonly parked = new Map<string, Parked[]>();
   /** Tasks claimed for a queue and not yet handed over, by id: they count against its demand. */
   private readonly inbound = new Map<string, Task>();
+  private readonly pace = new Map<string, Pace>();
   private stopped = false;
 
   constructor(options: WorkerQueuesOptions) {
@@ -67,12 +84,39 @@ export class WorkerQueues implements Target {
       else inboundByQueue.set(queueOf(task) as string, (inboundByQueue.get(queueOf(task) as string) ?? 0) + 1);
     }
     const demand: QueueDemand[] = [];
-    for (const [queue, waiters] of this.waiting) {
-      const room = waiters.reduce((sum, w) => sum + w.max - w.tasks.length, 0);
-      const limit = room - (inboundByQueue.get(queue) ?? 0) - (this.parked.get(queue)?.length ?? 0);
+    for (const [queue, pace] of this.pace) {
+      if (now - pace.lastPollAt > ACTIVE_MS && !this.waiting.has(queue)) {
+        this.pace.delete(queue);
+        continue;
+      }
+      const room = (this.waiting.get(queue) ?? []).reduce((sum, w) => sum + w.max - w.tasks.length, 0);
+      const ahead = Math.ceil((this.recentPerSec(pace, now) * this.options.lookaheadMs) / 1_000);
+      const held = (inboundByQueue.get(queue) ?? 0) + (this.parked.get(queue)?.length ?? 0);
+      const limit = Math.max(room, ahead) - held;
       if (limit > 0) demand.push({ queue, limit });
     }
     return demand;
+  }
+
+  private recentPerSec(pace: Pace, now: number): number {
+    const elapsed = now - pace.windowStart;
+    if (elapsed >= PACE_WINDOW_MS) {
+      const current = (pace.handed * 1_000) / elapsed;
+      pace.perSec = pace.perSec === 0 ? current : 0.5 * pace.perSec + 0.5 * current;
+      pace.windowStart = now;
+      pace.handed = 0;
+    }
+    return pace.perSec;
+  }
+
+  private paceOf(queue: string): Pace {
+    let pace = this.pace.get(queue);
+    if (!pace) {
+      const now = this.options.clock.now();
+      pace = { lastPollAt: now, windowStart: now, handed: 0, perSec: 0 };
+      this.pace.set(queue, pace);
+    }
+    return pace;
   }
 
   /** The dispatcher claimed these (some may be for queues): count them until they are handed over. */
@@ -85,7 +129,9 @@ export class WorkerQueues implements Target {
    * to fall due within `waitMs`, or none.
    */
   claim(queue: string, { max, waitMs, signal }: ClaimRequest): Promise<Task[]> {
+    this.paceOf(queue).lastPollAt = this.options.clock.now();
     const ready = this.takeParked(queue, max);
+    this.paceOf(queue).handed += ready.length;
     if (ready.length > 0 || waitMs <= 0 || this.stopped) return Promise.resolve(ready);
     return new Promise((resolve) => {
       const waiter: Waiter = { max, tasks: [], signal, done: () => {} };
@@ -129,6 +175,7 @@ export class WorkerQueues implements Target {
     const waiter = this.waiting.get(queue)?.find((w) => !w.signal?.aborted && w.tasks.length < w.max);
     if (waiter) {
       waiter.tasks.push(task);
+      this.paceOf(queue).handed += 1;
       // Tasks fired in the same timer batch go out in one response.
       if (waiter.tasks.length >= waiter.max) waiter.done(waiter.tasks);
       else if (waiter.tasks.length === 1) setImmediate(() => waiter.done(waiter.tasks));
@@ -172,14 +219,18 @@ export class WorkerQueues implements Target {
   }
 
   private waitersOf(queue: string): Waiter[] {
-    let list = this.waiting.get(queue);
-    if (!list) this.waiting.set(queue, (list = []));
-    return list;
+    return listIn(this.waiting, queue);
   }
 
   private parkedOf(queue: string): Parked[] {
-    let list = this.parked.get(queue);
-    if (!list) this.parked.set(queue, (list = []));
-    return list;
+    return listIn(this.parked, queue);
   }
+}
+
+function listIn<T>(lists: Map<string, T[]>, key: string): T[] {
+  const existing = lists.get(key);
+  if (existing) return existing;
+  const list: T[] = [];
+  lists.set(key, list);
+  return list;
 }

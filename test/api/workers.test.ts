@@ -231,7 +231,9 @@ describe('heartbeat, complete, fail', () => {
 
 describe('with API keys', () => {
   it('a worker without a key, or with a wrong one, is refused with 401', async () => {
-    const keyed = await startHarness({ apiKeys: ApiKeys.fromEnv({ PUNCTUAL_API_KEYS: 'secret-key-0123456789abcdef' }) });
+    const keyed = await startHarness({
+      apiKeys: ApiKeys.fromEnv({ PUNCTUAL_API_KEYS: 'secret-key-0123456789abcdef' }),
+    });
     try {
       const claimPath = '/v1/queues/q/claim';
       expectProblem(await post(keyed.app, claimPath, { wait_ms: 0 }), 401, 'PUNCTUAL_UNAUTHORIZED');
@@ -240,7 +242,12 @@ describe('with API keys', () => {
         401,
         'PUNCTUAL_UNAUTHORIZED',
       );
-      const ok = await post(keyed.app, claimPath, { wait_ms: 0 }, { authorization: 'Bearer secret-key-0123456789abcdef' });
+      const ok = await post(
+        keyed.app,
+        claimPath,
+        { wait_ms: 0 },
+        { authorization: 'Bearer secret-key-0123456789abcdef' },
+      );
       expect(ok.statusCode).toBe(200);
     } finally {
       await keyed.close();

@@ -1156,7 +1156,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
       const claimQueues = (now: number, queues: { queue: string; limit: number }[], limit = 100) =>
         store.taskClaimDue({ lease: LEASE_A, now, lookaheadMs: 1, limit, queues });
 
-      it('leaves a queue\'s tasks to claims that ask for that queue, each up to its limit, oldest first', async (ctx) => {
+      it("leaves a queue's tasks to claims that ask for that queue, each up to its limit, oldest first", async (ctx) => {
         if (!store.capabilities.workerQueues) return ctx.skip();
         const own = await create({ scheduledAt: T0 - 5 });
         const mails = await createMany(4, (i) => ({ ...forQueue('mail'), scheduledAt: T0 - 4 + i }));
@@ -1177,7 +1177,7 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
         expect(both.claimed.map((t) => t.id)).toEqual([sms.id, must(mails[3]).id]);
       });
 
-      it('claims a queue\'s tasks with no room for the node\'s own', async (ctx) => {
+      it("claims a queue's tasks with no room for the node's own", async (ctx) => {
         if (!store.capabilities.workerQueues) return ctx.skip();
         await create();
         const mail = await create(forQueue('mail'));
@@ -1208,7 +1208,9 @@ export function describeTaskStoreConformance(driverName: string, makeStore: Make
       it('follows an edited target: a task moved into a queue leaves the plain claims', async (ctx) => {
         if (!store.capabilities.workerQueues) return ctx.skip();
         const task = await create();
-        okTask(await store.taskUpdate({ id: task.id, now: T0, changes: { target: { type: 'worker', queue: 'mail' } } }));
+        okTask(
+          await store.taskUpdate({ id: task.id, now: T0, changes: { target: { type: 'worker', queue: 'mail' } } }),
+        );
         expect((await claimDue(T0)).claimed).toEqual([]);
         expect((await claimQueues(T0, [{ queue: 'mail', limit: 1 }])).claimed.map((t) => t.id)).toEqual([task.id]);
       });

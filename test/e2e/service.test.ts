@@ -142,7 +142,10 @@ describe('punctual serve', () => {
     expect(created.body.target).toEqual({ type: 'worker', queue: 'nobody-handles-this' });
     // No node runs it: it waits for a worker, unclaimed.
     await new Promise((resolve) => setTimeout(resolve, 700));
-    expect((await api(service.url, `/v1/tasks/${created.body.id}`)).body).toMatchObject({ state: 'scheduled', attempts: 0 });
+    expect((await api(service.url, `/v1/tasks/${created.body.id}`)).body).toMatchObject({
+      state: 'scheduled',
+      attempts: 0,
+    });
     const claim = await api(service.url, '/v1/queues/nobody-handles-this/claim', { body: { wait_ms: 5_000 } });
     expect(claim.body.tasks).toHaveLength(1);
     expect(claim.body.tasks[0]).toMatchObject({ id: created.body.id, state: 'running', attempts: 1 });

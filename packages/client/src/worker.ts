@@ -19,7 +19,7 @@
  * - Network errors and 503s are retried with capped exponential backoff; the worker never exits
  *   on its own. Outcomes that cannot be delivered are left to the lease: the task runs again.
  * - stop() claims no more, waits up to `graceMs` for running handlers, then aborts them (their
- *   attempts are reported failed, to be retried).
+ *   attempts are reported failed, to be retried), and resolves once every outcome is delivered.
  */
 import { PunctualClient } from './client.ts';
 import { LeaseLostError, PunctualApiError } from './errors.ts';
@@ -63,6 +63,8 @@ export class Worker {
   private readonly client: PunctualClient;
   private readonly options: Required<Omit<WorkerOptions, 'apiKey' | 'onError'>> & Pick<WorkerOptions, 'onError'>;
   private readonly running = new Map<string, AbortController>();
+  /** Outcomes on their way to the service. */
+  private readonly reporting = new Set<Promise<void>>();
   private claimAbort: AbortController | null = null;
   private loop: Promise<void> | null = null;
   private stopping = false;
@@ -98,13 +100,16 @@ export class Worker {
     while (this.running.size > 0 && Date.now() < deadline) await sleep(20);
     for (const controller of this.running.values()) controller.abort(new Error('the worker is stopping'));
     while (this.running.size > 0) await sleep(20);
+    await Promise.all(this.reporting);
   }
 
   private async claimLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
       const free = this.options.concurrency - this.running.size;
-      if (free <= 0) {
+      // Busy: refill in batches (a quarter of the slots) rather than one claim per finished task.
+      const refillAt = this.running.size === 0 ? 1 : Math.ceil(this.options.concurrency / 4);
+      if (free < refillAt) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
       }
@@ -138,17 +143,19 @@ export class Worker {
     } finally {
       heartbeats.stop();
     }
-    // A lost lease: the task belongs to someone else now; this result must not count.
-    if (!heartbeats.lost) {
-      await this.report(() =>
-        failure
-          ? this.client.fail(task.id, task.lease_token, failure)
-          : this.client.complete(task.id, task.lease_token),
-      );
-    }
+    // The slot is free once the handler is done: the outcome is delivered in the background, so a
+    // slow report never holds back the next task.
     this.running.delete(task.id);
     this.slotFreed?.();
     this.slotFreed = null;
+    // A lost lease: the task belongs to someone else now; this result must not count.
+    if (heartbeats.lost) return;
+    const reported = this.report(() =>
+      failure ? this.client.fail(task.id, task.lease_token, failure) : this.client.complete(task.id, task.lease_token),
+    );
+    this.reporting.add(reported);
+    await reported;
+    this.reporting.delete(reported);
   }
 
   /** Heartbeats at a third of the lease left; on a lost lease, aborts the handler. */

@@ -1,0 +1,104 @@
+/**
+ * The peer-harness protocol (../README.md), shared by the three systems served here: the request,
+ * the task payload, the record line and the interface each system module implements.
+ */
+import { openSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const SYSTEMS = ['graphile-worker', 'pg-boss', 'bullmq'] as const;
+export type System = (typeof SYSTEMS)[number];
+export type Profile = 'defaults' | 'tuned';
+export type Command = 'setup' | 'ingest' | 'enqueue' | 'work';
+
+export interface Request {
+  command: Command;
+  system: System;
+  profile: Profile;
+  postgresUrl?: string;
+  redisUrl?: string;
+  schema: string;
+  count?: number;
+  api?: 'single' | 'batch';
+  batchSize?: number;
+  firstDueAt?: number;
+  intervalMs?: number;
+  recordFile?: string;
+  concurrency?: number;
+  handlerMs?: number;
+  leaseMs?: number;
+}
+
+/** The payload of every task. */
+export interface Task {
+  i: number;
+  due: number;
+}
+
+/** Runs one task: what every peer's handler calls with the task's payload. */
+export type RunTask = (task: Task) => Promise<void>;
+
+export interface Producer {
+  /** One call per task (`api: single`). */
+  addOne(task: Task): Promise<void>;
+  /** The peer's batch call (`api: batch`). */
+  addMany(tasks: Task[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Peer {
+  /** Creates the schema / runs the peer's migrations (or checks the store for BullMQ). */
+  setup(request: Request): Promise<void>;
+  /** Opens the connection that ingest/enqueue reuse for every add. */
+  producer(request: Request): Promise<Producer>;
+  /** Starts the worker; resolves once it can run tasks, with a graceful stop. */
+  work(request: Request, runTask: RunTask): Promise<() => Promise<void>>;
+}
+
+export function parseRequest(text: string | undefined): Request {
+  if (!text) throw new Error("usage: node harness.ts '<json>'");
+  const request = JSON.parse(text) as Request;
+  if (!['setup', 'ingest', 'enqueue', 'work'].includes(request.command)) {
+    throw new Error(`unknown command: ${request.command}`);
+  }
+  if (!SYSTEMS.includes(request.system)) throw new Error(`unknown system: ${request.system}`);
+  if (request.profile !== 'defaults' && request.profile !== 'tuned') {
+    throw new Error(`unknown profile: ${request.profile}`);
+  }
+  if (!request.schema || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(request.schema)) {
+    throw new Error(`schema must be a bare SQL identifier, got: ${request.schema}`);
+  }
+  const need = (field: keyof Request) => {
+    if (request[field] === undefined) throw new Error(`${request.command} needs ${field}`);
+  };
+  need(request.system === 'bullmq' ? 'redisUrl' : 'postgresUrl');
+  if (request.command === 'ingest' || request.command === 'enqueue') {
+    for (const field of ['count', 'api', 'firstDueAt', 'intervalMs'] as const) need(field);
+    if (request.api !== 'single' && request.api !== 'batch') throw new Error(`unknown api: ${request.api}`);
+    if (request.api === 'batch') need('batchSize');
+  }
+  if (request.command === 'work') need('recordFile');
+  return request;
+}
+
+/** Task `i` of an ingest/enqueue request. */
+export function taskAt(request: Request, i: number): Task {
+  return { i, due: request.firstDueAt! + i * request.intervalMs! };
+}
+
+/**
+ * The handler body. Each record is one unbuffered write on an O_APPEND descriptor, so a kill -9
+ * loses no line already written and concurrent writers never interleave.
+ */
+export function taskRunner(recordFile: string, handlerMs = 0): RunTask {
+  const fd = openSync(recordFile, 'a');
+  return async (task) => {
+    const start = performance.timeOrigin + performance.now();
+    writeSync(fd, `${task.i} ${task.due} ${start}\n`);
+    if (handlerMs > 0) await sleep(handlerMs);
+  };
+}
+
+/** Progress and library logs: stdout carries only protocol events. */
+export function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
