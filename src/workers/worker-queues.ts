@@ -76,13 +76,7 @@ export class WorkerQueues implements Target {
   /** How many tasks of each queue this node should claim now: what its waiting workers still lack. */
   demand(): QueueDemand[] {
     const now = this.options.clock.now();
-    const inboundByQueue = new Map<string, number>();
-    for (const [id, task] of this.inbound) {
-      // A task that never reached the hand-off (canceled, expired, released by the node) has
-      // lost its lease by now: stop counting it.
-      if ((task.leaseExpiresAt ?? 0) <= now) this.inbound.delete(id);
-      else inboundByQueue.set(queueOf(task) as string, (inboundByQueue.get(queueOf(task) as string) ?? 0) + 1);
-    }
+    const inboundByQueue = this.countInbound(now);
     const demand: QueueDemand[] = [];
     for (const [queue, pace] of this.pace) {
       if (now - pace.lastPollAt > ACTIVE_MS && !this.waiting.has(queue)) {
@@ -96,6 +90,18 @@ export class WorkerQueues implements Target {
       if (limit > 0) demand.push({ queue, limit });
     }
     return demand;
+  }
+
+  /** Tasks claimed and not yet handed over, per queue. */
+  private countInbound(now: number): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const [id, task] of this.inbound) {
+      // A task that never reached the hand-off (canceled, expired, released by the node) has
+      // lost its lease by now: stop counting it.
+      if ((task.leaseExpiresAt ?? 0) <= now) this.inbound.delete(id);
+      else counts.set(queueOf(task) as string, (counts.get(queueOf(task) as string) ?? 0) + 1);
+    }
+    return counts;
   }
 
   private recentPerSec(pace: Pace, now: number): number {
@@ -149,7 +155,9 @@ export class WorkerQueues implements Target {
       waiter.done = finish;
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waitersOf(queue).push(waiter);
-      this.options.wake();
+      // Claim for this worker now, unless tasks claimed ahead for the queue are already on their
+      // way (the regular claims keep ahead of a steady stream; a claim per poll would not).
+      if (this.inbound.size === 0 || !this.countInbound(this.options.clock.now()).has(queue)) this.options.wake();
     });
   }
 
