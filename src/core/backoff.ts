@@ -12,3 +12,12 @@ export function backoffDelay(backoff: Backoff, attempt: number, random: () => nu
   if (!backoff.jitter) return Math.round(capped);
   return Math.round(random() * capped);
 }
+
+/**
+ * Pause before the next try of Punctual's own calls after `failures` failures in a row (a store
+ * or a broker that is down): doubling from `baseMs`, capped at `maxMs`. No jitter: each loop that
+ * uses it is one per node.
+ */
+export function retryPause(failures: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(0, failures), 30));
+}

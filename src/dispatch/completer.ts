@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { retryPause } from '../core/backoff.ts';
 import type { TaskCompleteResult, TaskOutcome, TaskStore } from '../store/store.ts';
 import type { Logger } from './logger.ts';
 
@@ -103,6 +104,6 @@ export class Completer extends EventEmitter<CompleterEvents> {
   }
 
   private retryDelay(): number {
-    return this.failures === 0 ? 0 : Math.min(5_000, 50 * 2 ** Math.min(this.failures, 7));
+    return this.failures === 0 ? 0 : retryPause(this.failures, 50, 5_000);
   }
 }

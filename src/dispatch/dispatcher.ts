@@ -18,6 +18,7 @@
  * `graceMs` to finish, then are aborted and released too.
  */
 import { EventEmitter, once } from 'node:events';
+import { retryPause } from '../core/backoff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Task } from '../core/task.ts';
 import type { LeaseRef, QueueDemand, TaskOutcome, TaskStore } from '../store/store.ts';
@@ -328,7 +329,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       this.wakeRequested = false;
       this.scheduleTick(0);
     } else if (this.claimFailures > 0) {
-      this.scheduleTick(Math.min(5_000, this.pollIntervalMs * 2 ** Math.min(this.claimFailures, 4)));
+      this.scheduleTick(retryPause(this.claimFailures, this.pollIntervalMs, 5_000));
     } else {
       this.scheduleTick(this.pollIntervalMs);
     }

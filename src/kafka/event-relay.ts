@@ -14,6 +14,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { retryPause } from '../core/backoff.ts';
 import type { TaskEvent } from '../core/task.ts';
 import type { Logger } from '../dispatch/logger.ts';
 import type { TaskStore } from '../store/store.ts';
@@ -145,7 +146,7 @@ export class EventRelay extends EventEmitter<EventRelayEvents> implements Relay 
       } catch (error) {
         failures++;
         logger.error({ err: error, failures }, 'event relay: round failed; retrying');
-        await this.idle(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+        await this.idle(retryPause(failures, 100, 5_000));
       }
     }
   }

@@ -5,6 +5,7 @@
  * start (its group join waits out a dead member's session); retried while the brokers are away.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { retryPause } from '../core/backoff.ts';
 import type { Logger } from '../dispatch/logger.ts';
 import type { ReportVerdict, WorkerReport } from '../dispatch/worker-reports.ts';
 import type { TaskStore } from '../store/store.ts';
@@ -103,7 +104,7 @@ export class NodeKafka {
         return;
       } catch (error) {
         logger.error({ err: error, failures }, 'kafka: could not start; retrying');
-        await sleep(Math.min(10_000, 500 * 2 ** Math.min(failures, 5)));
+        await sleep(retryPause(failures, 500, 10_000));
       }
     }
   }

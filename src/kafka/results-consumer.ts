@@ -15,6 +15,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer, type Message as KafkaMessage, stringDeserializers } from '@platformatic/kafka';
+import { retryPause } from '../core/backoff.ts';
 import type { Logger } from '../dispatch/logger.ts';
 import type { ReportVerdict, WorkerReport } from '../dispatch/worker-reports.ts';
 
@@ -123,7 +124,7 @@ export class ResultsConsumer {
         return true;
       } catch (error) {
         this.options.logger.error({ err: error }, 'results: could not apply reports; retrying');
-        await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+        await sleep(retryPause(failures, 100, 5_000));
       }
     }
     return false;

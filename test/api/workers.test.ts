@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../src/api/api-keys.ts';
+import { createPunctual } from '../../src/punctual.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { makeTask } from '../helpers/task-factory.ts';
 import { expectProblem, FUTURE, type Harness, inMs, post, startHarness } from './harness.ts';
 
 const UNKNOWN_ID = '01900000-0000-7000-8000-000000000000';
@@ -252,5 +255,24 @@ describe('with API keys', () => {
     } finally {
       await keyed.close();
     }
+  });
+});
+
+describe('on a store without worker queues (DynamoDB)', () => {
+  it('refuses a worker target naming the field, and leaves tasks without a handler to fail as before', async () => {
+    const real = SqliteStore.open({ path: ':memory:' });
+    await real.migrate();
+    // The real store, declaring what DynamoDB declares.
+    const store = Object.assign(Object.create(real), {
+      capabilities: { ...real.capabilities, workerQueues: false },
+    }) as typeof real;
+    const p = createPunctual({ store });
+    const error = await p
+      .createTasks([makeTask({ target: { type: 'worker', queue: 'mail' } })])
+      .catch((e: unknown) => e as { code: string; errors: { field: string }[] });
+    expect(error).toMatchObject({ code: 'PUNCTUAL_VALIDATION_FAILED', errors: [{ field: '/target' }] });
+    const [created] = await p.createTasks([makeTask({ name: 'nobody-handles-this', target: null })]);
+    expect(created?.task.target).toBeNull();
+    await real.close();
   });
 });

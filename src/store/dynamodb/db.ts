@@ -19,6 +19,7 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { retryPause } from '../../core/backoff.ts';
 import type { DynamoConfig } from './config.ts';
 import type { Key } from './keys.ts';
 
@@ -207,7 +208,7 @@ export class Db {
       let pending = chunk;
       for (let retry = 0; pending.length > 0; retry++) {
         if (retry > UNPROCESSED_RETRIES) throw new Error(`DynamoDB left ${pending.length} writes unprocessed`);
-        if (retry > 0) await pause(Math.min(1_000, 25 * 2 ** retry));
+        if (retry > 0) await pause(retryPause(retry, 25, 1_000));
         const { UnprocessedItems } = await this.client.send(
           new BatchWriteItemCommand({ RequestItems: { [this.table]: pending } }),
         );
@@ -223,7 +224,7 @@ export class Db {
       let pending = chunk.map((key) => marshall(key));
       for (let retry = 0; pending.length > 0; retry++) {
         if (retry > UNPROCESSED_RETRIES) throw new Error(`DynamoDB left ${pending.length} reads unprocessed`);
-        if (retry > 0) await pause(Math.min(1_000, 25 * 2 ** retry));
+        if (retry > 0) await pause(retryPause(retry, 25, 1_000));
         const { Responses, UnprocessedKeys } = await this.client.send(
           new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
         );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../../src/core/backoff.ts';
+import { backoffDelay, retryPause } from '../../../src/core/backoff.ts';
 import { DEFAULT_BACKOFF } from '../../../src/core/task.ts';
 
 const noJitter = { ...DEFAULT_BACKOFF, jitter: false };
@@ -22,5 +22,11 @@ describe('backoffDelay', () => {
 
   it('honours a custom factor', () => {
     expect(backoffDelay({ ...noJitter, base_ms: 100, factor: 3 }, 3)).toBe(900);
+  });
+});
+
+describe('retryPause', () => {
+  it('doubles from the base per failure, up to the cap', () => {
+    expect([0, 1, 2, 3, 10, 1_000].map((n) => retryPause(n, 100, 5_000))).toEqual([100, 200, 400, 800, 5_000, 5_000]);
   });
 });
