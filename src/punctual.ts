@@ -71,7 +71,7 @@ export class Punctual implements TaskService {
     this.logger = options.logger ?? silentLogger;
     this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     const clock = options.clock ?? systemClock;
-    this.workerQueues = this.store.capabilities.workerQueues
+    const queues = this.store.capabilities.workerQueues
       ? new WorkerQueues({
           clock,
           lookaheadMs: options.lookaheadMs ?? DEFAULT_LOOKAHEAD_MS,
@@ -79,6 +79,7 @@ export class Punctual implements TaskService {
           release: (tasks) => this.dispatcher.releaseLeases(tasks),
         })
       : null;
+    this.workerQueues = queues;
     this.dispatcher = new Dispatcher({
       ...options,
       store: this.store,
@@ -86,9 +87,8 @@ export class Punctual implements TaskService {
       logger: this.logger,
       owner: this.nodeId,
       resolveTarget: (task) => this.targetFor(task),
-      queueDemand: this.workerQueues ? () => this.workerQueues?.demand() ?? [] : undefined,
+      queueDemand: queues ? () => queues.demand() : undefined,
     });
-    const queues = this.workerQueues;
     if (queues) this.dispatcher.on('claimed', (tasks) => queues.noteClaimed(tasks));
     this.kafka =
       options.kafka && options.kafka.brokers.length > 0

@@ -58,7 +58,7 @@ export interface DispatcherOptions {
   leaseGraceMs?: number;
   /** Completion group-commit window (default 2 ms). */
   completionDelayMs?: number;
-  /** Worker queues to claim from too, each up to the room its waiting workers have (workers/). */
+  /** Worker queues to claim from too, each up to what its workers here will take (workers/worker-queues.ts). */
   queueDemand?: () => QueueDemand[];
 }
 

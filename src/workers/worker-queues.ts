@@ -73,7 +73,11 @@ export class WorkerQueues implements Target {
     this.options = options;
   }
 
-  /** How many tasks of each queue this node should claim now: what its waiting workers still lack. */
+  /**
+   * How many tasks of each queue polled here this node should claim now: the room its waiting
+   * workers asked for or, when more, what it hands the queue over a lookahead at the recent pace,
+   * less what it already holds for it.
+   */
   demand(): QueueDemand[] {
     const now = this.options.clock.now();
     const inboundByQueue = this.countInbound(now);
