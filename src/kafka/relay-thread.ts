@@ -3,8 +3,10 @@
  * reading the log and encoding messages never take event-loop time from firing tasks (measured
  * on the main thread: lateness p99 ×3 on 2 cores with the relay on; docs/benchmarks.md).
  *
- * The main thread sends `wake` when the node changed tasks and `stop` at shutdown; the thread
- * sends back published batches (event types and times only), lease changes and log records.
+ * The main thread sends `wake` when the node changed tasks, `watch` once something listens for
+ * published batches, and `stop` at shutdown; the thread sends back lease changes, log records and,
+ * when watched, published batches (event types and times only: copying them across threads costs
+ * the main thread time, so nobody pays for it unless asked).
  */
 import { EventEmitter, once } from 'node:events';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -20,7 +22,7 @@ interface RelayThreadData {
   owner: string;
 }
 
-type ToThread = { type: 'wake' } | { type: 'stop' };
+type ToThread = { type: 'wake' } | { type: 'watch' } | { type: 'stop' };
 type FromThread =
   | { type: 'published'; batch: PublishedBatch }
   | { type: 'lease'; held: boolean }
@@ -38,6 +40,10 @@ export class RelayThread extends EventEmitter<EventRelayEvents> implements Relay
     super();
     this.data = data;
     this.logger = logger;
+    // (EventEmitter's own event, outside the typed map.)
+    (this as EventEmitter).on('newListener', (event: string) => {
+      if (event === 'published') this.worker?.postMessage({ type: 'watch' } satisfies ToThread);
+    });
   }
 
   get isLeader(): boolean {
@@ -49,6 +55,7 @@ export class RelayThread extends EventEmitter<EventRelayEvents> implements Relay
     const worker = new Worker(new URL(import.meta.url), { workerData: this.data });
     worker.on('message', (message: FromThread) => this.receive(message));
     worker.on('error', (error) => this.logger.error({ err: error }, 'event relay thread failed'));
+    if (this.listenerCount('published') > 0) worker.postMessage({ type: 'watch' } satisfies ToThread);
     this.worker = worker;
   }
 
@@ -109,13 +116,14 @@ async function runInThread(): Promise<void> {
     owner,
     logger,
   });
-  relay.on('published', (batch) =>
-    send({ type: 'published', batch: { ...batch, events: batch.events.map(({ type, at }) => ({ type, at })) } }),
-  );
+  const forward = (batch: PublishedBatch) =>
+    send({ type: 'published', batch: { ...batch, events: batch.events.map(({ type, at }) => ({ type, at })) } });
   relay.on('lease', (held) => send({ type: 'lease', held }));
   port.on('message', (message: ToThread) => {
     if (message.type === 'wake') relay.wake();
-    else if (message.type === 'stop') {
+    else if (message.type === 'watch') {
+      if (relay.listenerCount('published') === 0) relay.on('published', forward);
+    } else if (message.type === 'stop') {
       void relay
         .stop()
         .then(() => store.close())

@@ -1,0 +1,425 @@
+/**
+ * The four scenarios (../README.md): ingest, throughput, punctuality, recovery. Each runs in a
+ * fresh schema (set up first, untimed) and derives its figures from the record file.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { distribution, sleep } from '../../lib/stats.ts';
+import { type HarnessRequest, type Profile, runCommand, type SystemDef, startWorker, type Worker } from './harness.ts';
+import { analyzeSchema, dropPgSchema } from './servers.ts';
+
+export interface Counts {
+  ingest: number;
+  ingestSingleCapMs: number;
+  throughput: number;
+  throughputCapMs: number;
+  punctuality: number;
+  punctualityRate: number;
+  punctualityCapMs: number;
+  recovery: number;
+  recoveryCapMs: number;
+  recoveryKillAt: number;
+}
+
+export const FULL: Counts = {
+  ingest: 50_000,
+  ingestSingleCapMs: 30_000,
+  throughput: 50_000,
+  throughputCapMs: 120_000,
+  punctuality: 20_000,
+  punctualityRate: 1_000,
+  punctualityCapMs: 60_000,
+  recovery: 5_000,
+  recoveryCapMs: 120_000,
+  recoveryKillAt: 1_000,
+};
+
+export const QUICK: Counts = {
+  ingest: 2_000,
+  ingestSingleCapMs: 10_000,
+  throughput: 2_000,
+  throughputCapMs: 30_000,
+  punctuality: 2_000,
+  punctualityRate: 500,
+  punctualityCapMs: 20_000,
+  recovery: 1_000,
+  recoveryCapMs: 60_000,
+  recoveryKillAt: 200,
+};
+
+export const BATCH = 1_000;
+
+export interface Context {
+  postgresUrl: string;
+  redisUrl?: string;
+  counts: Counts;
+  /** Batch-ingest rates measured by scenario a, for the punctuality lead time. */
+  batchRates: Map<string, number>;
+}
+
+let schemas = 0;
+const runTag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+
+interface Fresh {
+  base: Omit<HarnessRequest, 'command'>;
+  recordFile: string;
+  analyze(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** A fresh schema (and record file), set up untimed. */
+async function fresh(ctx: Context, system: SystemDef, profile: Profile, scenario: string): Promise<Fresh> {
+  const schema = `pb_${runTag}_${++schemas}_${scenario}`;
+  const base: Omit<HarnessRequest, 'command'> = { system: system.name, profile, schema };
+  if (system.store === 'postgres') base.postgresUrl = ctx.postgresUrl;
+  if (system.store === 'redis') base.redisUrl = ctx.redisUrl;
+  const dir = join(tmpdir(), 'punctual-peers');
+  mkdirSync(dir, { recursive: true });
+  const recordFile = join(dir, `${schema}.records`);
+  await runCommand(system.family, { ...base, command: 'setup' }, 120_000);
+  return {
+    base,
+    recordFile,
+    analyze: async () => {
+      if (system.store === 'postgres') await analyzeSchema(ctx.postgresUrl, schema);
+    },
+    async dispose() {
+      rmSync(recordFile, { force: true });
+      if (system.store === 'postgres') await dropPgSchema(ctx.postgresUrl, schema).catch(() => {});
+      if (system.store === 'sqlite') {
+        for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, `${schema}.db${suffix}`), { force: true });
+      }
+    },
+  };
+}
+
+export interface Records {
+  lines: number;
+  /** First record per task index (NaN where none). */
+  firstStart: Float64Array;
+  due: Float64Array;
+  distinct: number;
+  /** Every record's start, sorted. */
+  starts: Float64Array;
+}
+
+export function readRecords(file: string, count: number): Records {
+  const firstStart = new Float64Array(count).fill(Number.NaN);
+  const due = new Float64Array(count).fill(Number.NaN);
+  const starts: number[] = [];
+  let distinct = 0;
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const [a, b, c] = line.split(' ');
+    const i = Number(a);
+    const start = Number(c);
+    if (!Number.isInteger(i) || i < 0 || i >= count || !Number.isFinite(start)) continue;
+    starts.push(start);
+    if (Number.isNaN(firstStart[i]!)) {
+      distinct++;
+      firstStart[i] = start;
+      due[i] = Number(b);
+    } else if (start < firstStart[i]!) firstStart[i] = start;
+  }
+  return { lines: starts.length, firstStart, due, distinct, starts: Float64Array.from(starts).sort() };
+}
+
+/** Lines in the record file so far (cheap: the file only grows by whole lines). */
+function countLines(file: string): number {
+  if (!existsSync(file) || statSync(file).size === 0) return 0;
+  const text = readFileSync(file, 'latin1');
+  let n = 0;
+  for (let k = text.indexOf('\n'); k >= 0; k = text.indexOf('\n', k + 1)) n++;
+  return n;
+}
+
+function distinctSoFar(file: string, count: number): number {
+  return readRecords(file, count).distinct;
+}
+
+type Log = (message: string) => void;
+
+function ticker(log: Log, label: string, read: () => string, everyMs = 5_000): () => void {
+  const started = performance.now();
+  const timer = setInterval(
+    () => log(`  [${label}] ${((performance.now() - started) / 1000).toFixed(0)} s ${read()}`),
+    everyMs,
+  );
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** Waits until `distinct` reaches `count` or `until` (epoch ms); polls every `everyMs`. */
+async function waitForAll(file: string, count: number, until: number, everyMs = 250): Promise<number> {
+  let lines = 0;
+  while (Date.now() < until) {
+    const now = countLines(file);
+    if (now >= count && now !== lines && distinctSoFar(file, count) >= count) return Date.now();
+    lines = now;
+    await sleep(everyMs);
+  }
+  return Number.NaN;
+}
+
+// a) ingest ---------------------------------------------------------------------------------------
+
+export async function ingest(ctx: Context, system: SystemDef, profile: Profile, log: Log) {
+  const { counts } = ctx;
+  const firstDueAt = Date.now() + 3_600_000;
+  const out: Record<string, unknown> = {};
+  {
+    const f = await fresh(ctx, system, profile, 'ib');
+    try {
+      const { done } = await runCommand(
+        system.family,
+        {
+          ...f.base,
+          command: 'ingest',
+          count: counts.ingest,
+          api: 'batch',
+          batchSize: BATCH,
+          firstDueAt,
+          intervalMs: 0,
+        },
+        600_000,
+      );
+      const ms = Number(done?.ms);
+      out.batch = { count: counts.ingest, ms, perSecond: (counts.ingest / ms) * 1000 };
+      ctx.batchRates.set(`${system.name}/${profile}`, (counts.ingest / ms) * 1000);
+      log(`  batch: ${counts.ingest} in ${ms.toFixed(0)} ms`);
+    } finally {
+      await f.dispose();
+    }
+  }
+  {
+    // single: a short probe gives the rate, then a run sized to fill the cap.
+    const f = await fresh(ctx, system, profile, 'is');
+    try {
+      const probeCount = Math.min(300, counts.ingest);
+      const probe = await runCommand(
+        system.family,
+        { ...f.base, command: 'ingest', count: probeCount, api: 'single', firstDueAt, intervalMs: 0 },
+        counts.ingestSingleCapMs * 2,
+      );
+      const probeRate = probe.done ? (probeCount / Number(probe.done.ms)) * 1000 : 10;
+      const count = Math.max(
+        probeCount,
+        Math.min(counts.ingest, Math.floor((probeRate * counts.ingestSingleCapMs * 0.9) / 1000)),
+      );
+      const { done, timedOut } = await runCommand(
+        system.family,
+        { ...f.base, command: 'ingest', count, api: 'single', firstDueAt: firstDueAt + 1, intervalMs: 0 },
+        counts.ingestSingleCapMs * 2 + 10_000,
+      );
+      const ms = Number(done?.ms);
+      out.single = {
+        count: timedOut ? 0 : count,
+        of: counts.ingest,
+        ms,
+        perSecond: timedOut ? Number.NaN : (count / ms) * 1000,
+        capMs: counts.ingestSingleCapMs,
+        probe: { count: probeCount, perSecond: probeRate },
+        timedOut,
+      };
+      log(`  single: ${count} in ${ms.toFixed(0)} ms`);
+    } finally {
+      await f.dispose();
+    }
+  }
+  return out;
+}
+
+// b) throughput -----------------------------------------------------------------------------------
+
+export async function throughput(ctx: Context, system: SystemDef, profile: Profile, log: Log) {
+  const { counts } = ctx;
+  const N = counts.throughput;
+  const f = await fresh(ctx, system, profile, 'tp');
+  let worker: Worker | undefined;
+  try {
+    await runCommand(
+      system.family,
+      {
+        ...f.base,
+        command: 'enqueue',
+        count: N,
+        api: 'batch',
+        batchSize: BATCH,
+        firstDueAt: Date.now(),
+        intervalMs: 0,
+      },
+      600_000,
+    );
+    await f.analyze();
+    const started = Date.now();
+    worker = await startWorker(system.family, { ...f.base, command: 'work', recordFile: f.recordFile });
+    const stopTicker = ticker(log, `${system.name}/${profile} throughput`, () => `${countLines(f.recordFile)}/${N}`);
+    const doneAt = await waitForAll(f.recordFile, N, started + counts.throughputCapMs);
+    stopTicker();
+    await worker.stop();
+    const r = readRecords(f.recordFile, N);
+    const firsts = Float64Array.from(r.firstStart.filter((s) => !Number.isNaN(s))).sort();
+    const n = firsts.length;
+    const lo = firsts[Math.floor(n * 0.1)] ?? Number.NaN;
+    const hi = firsts[Math.max(0, Math.ceil(n * 0.9) - 1)] ?? Number.NaN;
+    const span = Math.ceil(n * 0.9) - 1 - Math.floor(n * 0.1);
+    const perSecond = hi > lo ? (span / (hi - lo)) * 1000 : Number.NaN;
+    return {
+      count: N,
+      distinct: r.distinct,
+      records: r.lines,
+      duplicates: r.lines - r.distinct,
+      complete: !Number.isNaN(doneAt),
+      capMs: counts.throughputCapMs,
+      perSecond,
+      firstToLastMs: n > 0 ? firsts[n - 1]! - firsts[0]! : Number.NaN,
+      workerStartToFirstMs: n > 0 ? firsts[0]! - started : Number.NaN,
+    };
+  } finally {
+    await worker?.stop();
+    await f.dispose();
+  }
+}
+
+// c) punctuality ----------------------------------------------------------------------------------
+
+/** 500 evenly spaced quantiles of the lateness distribution, for the CDF plot. */
+function quantiles(sorted: Float64Array, points = 500): number[] {
+  if (sorted.length === 0) return [];
+  const out: number[] = [];
+  for (let k = 0; k < points; k++) {
+    out.push(
+      Math.round(sorted[Math.min(sorted.length - 1, Math.floor((k / (points - 1)) * (sorted.length - 1)))]! * 1000) /
+        1000,
+    );
+  }
+  return out;
+}
+
+export async function punctuality(ctx: Context, system: SystemDef, profile: Profile, log: Log) {
+  const { counts } = ctx;
+  const N = counts.punctuality;
+  const intervalMs = 1000 / counts.punctualityRate;
+  const f = await fresh(ctx, system, profile, 'pu');
+  let worker: Worker | undefined;
+  try {
+    worker = await startWorker(system.family, { ...f.base, command: 'work', recordFile: f.recordFile });
+    const rate = ctx.batchRates.get(`${system.name}/${profile}`);
+    const ingestMs = rate ? (N / rate) * 1000 : 5_000;
+    const leadMs = Math.max(10_000, ingestMs * 1.5 + 3_000);
+    const firstDueAt = Date.now() + leadMs;
+    await runCommand(
+      system.family,
+      { ...f.base, command: 'enqueue', count: N, api: 'batch', batchSize: BATCH, firstDueAt, intervalMs },
+      600_000,
+    );
+    const enqueuedAt = Date.now();
+    await f.analyze();
+    const lastDue = firstDueAt + (N - 1) * intervalMs;
+    const stopTicker = ticker(log, `${system.name}/${profile} punctuality`, () => `${countLines(f.recordFile)}/${N}`);
+    const doneAt = await waitForAll(f.recordFile, N, lastDue + counts.punctualityCapMs);
+    stopTicker();
+    await worker.stop();
+    const r = readRecords(f.recordFile, N);
+    const lateness: number[] = [];
+    for (let i = 0; i < N; i++) {
+      if (!Number.isNaN(r.firstStart[i]!)) lateness.push(r.firstStart[i]! - r.due[i]!);
+    }
+    const sorted = Float64Array.from(lateness).sort();
+    return {
+      count: N,
+      ratePerSecond: counts.punctualityRate,
+      leadMs,
+      enqueueFinishedBeforeFirstDue: enqueuedAt <= firstDueAt,
+      enqueueFinishedMsBeforeFirstDue: firstDueAt - enqueuedAt,
+      complete: !Number.isNaN(doneAt),
+      capAfterLastDueMs: counts.punctualityCapMs,
+      missed: N - r.distinct,
+      duplicates: r.lines - r.distinct,
+      early: lateness.filter((l) => l < 0).length,
+      lateness: distribution(lateness),
+      latenessQuantiles: quantiles(sorted),
+    };
+  } finally {
+    await worker?.stop();
+    await f.dispose();
+  }
+}
+
+// d) recovery -------------------------------------------------------------------------------------
+
+export async function recovery(ctx: Context, system: SystemDef, profile: Profile, log: Log) {
+  const { counts } = ctx;
+  const N = counts.recovery;
+  const f = await fresh(ctx, system, profile, 're');
+  const leaseMs = profile === 'tuned' ? 5_000 : undefined;
+  const workRequest: HarnessRequest = {
+    ...f.base,
+    command: 'work',
+    recordFile: f.recordFile,
+    concurrency: 1_000,
+    handlerMs: 1_000,
+    ...(leaseMs === undefined ? {} : { leaseMs }),
+  };
+  let worker: Worker | undefined;
+  try {
+    await runCommand(
+      system.family,
+      {
+        ...f.base,
+        command: 'enqueue',
+        count: N,
+        api: 'batch',
+        batchSize: BATCH,
+        firstDueAt: Date.now(),
+        intervalMs: 0,
+        ...(leaseMs === undefined ? {} : { leaseMs }),
+      },
+      600_000,
+    );
+    await f.analyze();
+    worker = await startWorker(system.family, workRequest);
+    const startedAt = Date.now();
+    while (countLines(f.recordFile) < counts.recoveryKillAt) {
+      if (Date.now() - startedAt > counts.recoveryCapMs)
+        throw new Error(`fewer than ${counts.recoveryKillAt} records in the cap`);
+      await sleep(20);
+    }
+    worker.kill();
+    const killedAt = performance.timeOrigin + performance.now();
+    await worker.exited;
+    const atKill = readRecords(f.recordFile, N);
+    log(`  killed at ${atKill.lines} records; restarting`);
+    worker = await startWorker(system.family, workRequest);
+    const stopTicker = ticker(
+      log,
+      `${system.name}/${profile} recovery`,
+      () => `${distinctSoFar(f.recordFile, N)}/${N} distinct`,
+    );
+    const doneAt = await waitForAll(f.recordFile, N, killedAt + counts.recoveryCapMs, 100);
+    stopTicker();
+    await worker.stop();
+    const r = readRecords(f.recordFile, N);
+    let last = Number.NaN;
+    for (const s of r.firstStart) if (!Number.isNaN(s) && (Number.isNaN(last) || s > last)) last = s;
+    const recovered = r.distinct === N;
+    return {
+      count: N,
+      leaseMs: leaseMs ?? null,
+      recordsAtKill: atKill.lines,
+      distinctAtKill: atKill.distinct,
+      recovered,
+      recoveryMs: recovered ? last - killedAt : Number.NaN,
+      observedDoneMs: Number.isNaN(doneAt) ? Number.NaN : doneAt - killedAt,
+      capMs: counts.recoveryCapMs,
+      lost: N - r.distinct,
+      duplicates: r.lines - r.distinct,
+      records: r.lines,
+    };
+  } finally {
+    await worker?.stop();
+    await f.dispose();
+  }
+}
