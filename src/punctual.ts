@@ -64,6 +64,7 @@ export class Punctual implements TaskService {
   private readonly workerQueues: WorkerQueues | null;
   private readonly reports: GroupCommit<WorkerReport, ReportVerdict>;
   private ready = false;
+  private shuttingDown = false;
 
   constructor(options: PunctualOptions) {
     this.store = options.store;
@@ -136,7 +137,7 @@ export class Punctual implements TaskService {
 
   /** Stop claiming, let running tasks finish within `graceMs`, release the rest. */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
-    this.ready = false;
+    this.beginShutdown();
     await this.dispatcher.stop(options);
     await this.workerQueues?.stop();
     await this.kafka?.stop();
@@ -163,6 +164,21 @@ export class Punctual implements TaskService {
       throw validationError('/target', 'unsupported', 'this store does not keep worker queues (DynamoDB)');
     }
     return task;
+  }
+
+  /**
+   * Shutdown, first step (before the HTTP server closes, which waits for requests in flight):
+   * not ready any more, the workers waiting on this node answered, new claims turned away (503)
+   * so that they go to another node. Tasks this node holds are released by stop().
+   */
+  beginShutdown(): void {
+    this.shuttingDown = true;
+    this.ready = false;
+    this.workerQueues?.close();
+  }
+
+  isShuttingDown(): boolean {
+    return this.shuttingDown;
   }
 
   claimFromQueue(queue: string, request: ClaimRequest): Promise<Task[]> {

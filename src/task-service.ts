@@ -24,4 +24,6 @@ export interface TaskService {
   reportWork(report: WorkerReport): Promise<{ verdict: ReportVerdict; leaseExpiresAt: number | null }>;
   /** True once started and until shutdown begins. */
   isReady(): boolean;
+  /** Shutdown has begun: answers should tell clients to reconnect elsewhere. */
+  isShuttingDown(): boolean;
 }

@@ -108,6 +108,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // During shutdown, answers close their connection: the server's close waits for every open
+  // connection, and a kept-alive one (a worker's, just answered) would hold it for the keep-alive.
+  app.addHook('onSend', async (_request, reply) => {
+    if (options.service.isShuttingDown()) reply.header('connection', 'close');
+  });
   app.register(healthRoutes, { service: options.service });
   app.register(taskRoutes, { service: options.service });
   app.register(taskActionRoutes, { service: options.service });

@@ -15,6 +15,7 @@
  */
 
 import type { Clock } from '../core/clock.ts';
+import { PunctualError } from '../core/errors.ts';
 import { queueOf, type Task } from '../core/task.ts';
 import type { QueueDemand } from '../store/store.ts';
 import type { Target, TargetResult } from '../targets/target.ts';
@@ -67,7 +68,7 @@ export class WorkerQueues implements Target {
   /** Tasks claimed for a queue and not yet handed over, by id: they count against its demand. */
   private readonly inbound = new Map<string, Task>();
   private readonly pace = new Map<string, Pace>();
-  private stopped = false;
+  private closed = false;
 
   constructor(options: WorkerQueuesOptions) {
     this.options = options;
@@ -139,10 +140,13 @@ export class WorkerQueues implements Target {
    * to fall due within `waitMs`, or none.
    */
   claim(queue: string, { max, waitMs, signal }: ClaimRequest): Promise<Task[]> {
+    if (this.closed) {
+      throw new PunctualError('PUNCTUAL_SHUTTING_DOWN', 'this node is shutting down; claim from another node');
+    }
     this.paceOf(queue).lastPollAt = this.options.clock.now();
     const ready = this.takeParked(queue, max);
     this.paceOf(queue).handed += ready.length;
-    if (ready.length > 0 || waitMs <= 0 || this.stopped) return Promise.resolve(ready);
+    if (ready.length > 0 || waitMs <= 0) return Promise.resolve(ready);
     return new Promise((resolve) => {
       const waiter: Waiter = { max, tasks: [], signal, done: () => {} };
       const timer = setTimeout(() => finish(), waitMs);
@@ -172,10 +176,15 @@ export class WorkerQueues implements Target {
     return { ok: true, handedOff: true };
   }
 
-  /** Answer every waiting worker (with what it has) and release the tasks parked here. */
-  async stop(): Promise<void> {
-    this.stopped = true;
+  /** Answer every waiting worker (with what it has) and turn new claims away. */
+  close(): void {
+    this.closed = true;
     for (const waiters of [...this.waiting.values()]) for (const w of [...waiters]) w.done(w.tasks);
+  }
+
+  /** Close, and release the tasks parked here. */
+  async stop(): Promise<void> {
+    this.close();
     const parked = [...this.parked.values()].flat();
     this.parked.clear();
     for (const p of parked) clearTimeout(p.timer);

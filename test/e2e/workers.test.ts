@@ -107,4 +107,19 @@ describe('remote workers', () => {
     // Every worker took part.
     expect(new Set(all.map((r) => r.pid)).size).toBe(4);
   });
+
+  it('a node shutting down answers its waiting workers at once, and turns new claims away', {
+    timeout: 60_000,
+  }, async () => {
+    const node = await startService();
+    const waiting = api(node.url, '/v1/queues/idle-queue/claim', { body: { wait_ms: 30_000 } });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the claim is waiting
+    const stopAt = Date.now();
+    const exited = node.kill('SIGTERM');
+    const answer = await waiting;
+    expect(answer).toMatchObject({ status: 200, body: { tasks: [] } });
+    expect(await exited).toBe(0);
+    // Not the 30 s of the long-poll.
+    expect(Date.now() - stopAt).toBeLessThan(10_000);
+  });
 });

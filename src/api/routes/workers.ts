@@ -44,7 +44,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<TaskRoutesOptions> = async 
           'Each task comes leased to the caller (state running) with its lease_token. Heartbeat before lease.expires_at for long work; complete or fail it when done.',
         params: QueueParams,
         body: ClaimBody,
-        response: { 200: ClaimResult, ...problemResponses(400, 415) },
+        response: { 200: ClaimResult, ...problemResponses(400, 415, 503) },
       },
     },
     async (request, reply) => {

@@ -60,6 +60,8 @@ export async function serve(options: CliOptions): Promise<void> {
     }
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // Answer workers' long-polls first: closing the server waits for requests in flight.
+    punctual.beginShutdown();
     await app.close();
     await punctual.stop({ graceMs: SHUTDOWN_GRACE_MS });
     await store.close();
