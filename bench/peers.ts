@@ -54,13 +54,15 @@ function parse() {
       profile: { type: 'string', multiple: true },
       /** Profiles for scenario c only (e.g. run `tuned` everywhere but both profiles for punctuality). */
       'punctuality-profile': { type: 'string', multiple: true },
+      /** Leave docs/img as it is (e.g. a partial run that complements another). */
+      'no-plot': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
       'npm run bench:peers [-- --quick] [--system X]... [--scenario a|b|c|d]... [--profile defaults|tuned]... ' +
-        '[--punctuality-profile defaults|tuned]...\n',
+        '[--punctuality-profile defaults|tuned]... [--no-plot]\n',
     );
     process.exit(0);
   }
@@ -74,6 +76,7 @@ function parse() {
   };
   return {
     quick: values.quick,
+    plot: !values['no-plot'],
     systems,
     scenarios,
     profiles: check(values.profile),
@@ -232,7 +235,7 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${renderTables(results.runs, RECOVERY_CAPS)}\n\n${ratios(results.runs)}\n`);
   for (const [system, reason] of Object.entries(skipped)) process.stdout.write(`skipped ${system}: ${reason}\n`);
   note(`\nresults: ${resultsFile}`);
-  const plotFailure = plot(resultsFile);
+  const plotFailure = options.plot ? plot(resultsFile) : null;
   if (plotFailure) note(`no plots: ${plotFailure}`);
   process.exit(0);
 }
