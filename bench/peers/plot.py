@@ -14,6 +14,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+# One colour per system, so the two profiles of a system share it (defaults dashed).
+COLORS = {
+    "punctual-sqlite": "#d62728",
+    "punctual-postgres": "#ff7f0e",
+    "graphile-worker": "#1f77b4",
+    "pg-boss": "#2ca02c",
+    "bullmq": "#9467bd",
+    "river": "#17becf",
+    "db-scheduler": "#8c564b",
+}
+
+
 def main() -> None:
     results = json.loads(Path(sys.argv[1]).read_text())
     out = Path(sys.argv[2])
@@ -39,6 +51,7 @@ def main() -> None:
             xs,
             ys,
             label=f"{run['system']} / {run['profile']}",
+            color=COLORS.get(run["system"], "#7f7f7f"),
             linewidth=2.4 if punctual else 1.3,
             linestyle="-" if run["profile"] == "tuned" or punctual else "--",
         )

@@ -58,7 +58,8 @@ export function cells(run: Run, caps: Record<string, Partial<Record<Profile, str
         r.recovered ? `${(r.recoveryMs / 1000).toFixed(1)} s` : `> ${int(r.capMs / 1000)} s`,
         int(r.lost),
         int(r.duplicates),
-        int(r.recordsAtKill),
+        int(r.inFlightAtKill),
+        int(r.reruns),
         r.recovered ? '' : (caps[run.system]?.[run.profile] ?? caps[run.system]?.tuned ?? ''),
       ];
     default:
@@ -70,7 +71,7 @@ export const HEADERS: Record<string, string[]> = {
   ingest: ['batch tasks/s', 'single tasks/s', 'single done'],
   throughput: ['tasks/s (10-90 %)', 'done', 'duplicates'],
   punctuality: ['p50 ms', 'p99 ms', 'max ms', 'missed', 'duplicates', 'created in time'],
-  recovery: ['recovered after', 'lost', 'duplicates', 'records at kill', 'why not (documented)'],
+  recovery: ['all done after', 'lost', 'duplicates', 'in flight at kill', 're-run', 'why not (documented)'],
 };
 
 export function renderTables(runs: Run[], caps: Record<string, Partial<Record<Profile, string>>>): string {

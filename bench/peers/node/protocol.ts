@@ -94,7 +94,11 @@ export function taskRunner(recordFile: string, handlerMs = 0): RunTask {
   return async (task) => {
     const start = performance.timeOrigin + performance.now();
     writeSync(fd, `${task.i} ${task.due} ${start}\n`);
-    if (handlerMs > 0) await sleep(handlerMs);
+    if (handlerMs > 0) {
+      await sleep(handlerMs);
+      // The completion record, which the recovery scenario waits for.
+      writeSync(fd, `${task.i} ${task.due} ${start} ${performance.timeOrigin + performance.now()}\n`);
+    }
   };
 }
 

@@ -165,7 +165,11 @@ async function work(store: TaskStore, request: Request): Promise<void> {
     const start = performance.timeOrigin + performance.now();
     const { i, due } = task.payload as { i: number; due: number };
     writeSync(fd, `${i} ${due} ${start}\n`);
-    if (handlerMs > 0) await sleep(handlerMs);
+    if (handlerMs > 0) {
+      await sleep(handlerMs);
+      // The completion record, which the recovery scenario waits for.
+      writeSync(fd, `${i} ${due} ${start} ${performance.timeOrigin + performance.now()}\n`);
+    }
   });
   await punctual.start();
   stopWorker = async () => {

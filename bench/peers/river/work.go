@@ -17,19 +17,22 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
-// recorder appends `<i> <due> <start>\n` to the record file, one write(2) per record.
+// recorder appends `<i> <due> <start>\n` to the record file, one write(2) per record, and
+// `<i> <due> <start> <end>\n` when a handler that sleeps returns.
 type recorder struct {
 	mu sync.Mutex
 	f  *os.File
 }
 
-func (r *recorder) record(i int, due float64, start time.Time) error {
-	line := make([]byte, 0, 64)
+func (r *recorder) record(i int, due float64, times ...time.Time) error {
+	line := make([]byte, 0, 80)
 	line = strconv.AppendInt(line, int64(i), 10)
 	line = append(line, ' ')
 	line = strconv.AppendFloat(line, due, 'f', -1, 64)
-	line = append(line, ' ')
-	line = strconv.AppendFloat(line, float64(start.UnixNano())/1e6, 'f', 3, 64)
+	for _, t := range times {
+		line = append(line, ' ')
+		line = strconv.AppendFloat(line, float64(t.UnixNano())/1e6, 'f', 3, 64)
+	}
 	line = append(line, '\n')
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -50,6 +53,9 @@ func (w *noopWorker) Work(ctx context.Context, job *river.Job[noopArgs]) error {
 	}
 	if w.handler > 0 {
 		time.Sleep(w.handler)
+		if err := w.rec.record(job.Args.I, job.Args.Due, start, time.Now()); err != nil {
+			return fmt.Errorf("record: %w", err)
+		}
 	}
 	return nil
 }

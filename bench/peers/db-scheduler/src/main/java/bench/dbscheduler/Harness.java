@@ -286,22 +286,27 @@ public final class Harness {
     return BigDecimal.valueOf(ms).stripTrailingZeros().toPlainString();
   }
 
+  static String epochMs() {
+    Instant now = Instant.now();
+    return String.format(Locale.ROOT, "%.3f", now.getEpochSecond() * 1000.0 + now.getNano() / 1e6);
+  }
+
   static OneTimeTask<Payload> noopTask(RecordFile records, long handlerMs) {
     return Tasks.oneTime(TASK_NAME, Payload.class)
         .execute(
             (inst, ctx) -> {
-              Instant now = Instant.now();
-              double start = now.getEpochSecond() * 1000.0 + now.getNano() / 1e6;
               Payload p = inst.getData();
-              records.append(
-                  (p.i() + " " + plain(p.due()) + " " + String.format(Locale.ROOT, "%.3f", start) + "\n")
-                      .getBytes(StandardCharsets.US_ASCII));
+              String started = p.i() + " " + plain(p.due()) + " " + epochMs();
+              records.append((started + "\n").getBytes(StandardCharsets.US_ASCII));
               if (handlerMs > 0) {
                 try {
                   Thread.sleep(handlerMs);
                 } catch (InterruptedException e) {
                   Thread.currentThread().interrupt();
+                  return;
                 }
+                // The completion record, which the recovery scenario waits for.
+                records.append((started + " " + epochMs() + "\n").getBytes(StandardCharsets.US_ASCII));
               }
             });
   }
