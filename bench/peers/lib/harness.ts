@@ -7,10 +7,12 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { trackChild, untrackChild } from '../../lib/env.ts';
+import type { HarnessRequest, Profile } from '../protocol.ts';
+
+export type { HarnessRequest, Profile };
 
 export const PEERS_DIR = join(import.meta.dirname, '..');
 
-export type Profile = 'defaults' | 'tuned';
 export type Family = 'punctual' | 'node' | 'river' | 'db-scheduler';
 export type StoreKind = 'sqlite' | 'postgres' | 'redis';
 
@@ -76,24 +78,6 @@ export function peerVersions(): Record<string, string> {
     /<db-scheduler\.version>([^<]+)</.exec(read(join(PEERS_DIR, 'db-scheduler', 'pom.xml')))?.[1] ?? '?';
   versions.punctual = JSON.parse(read(join(PEERS_DIR, '..', '..', 'package.json')) || '{}').version ?? '?';
   return versions;
-}
-
-export interface HarnessRequest {
-  command: 'setup' | 'ingest' | 'enqueue' | 'work';
-  system: string;
-  profile: Profile;
-  schema: string;
-  postgresUrl?: string;
-  redisUrl?: string;
-  count?: number;
-  api?: 'single' | 'batch';
-  batchSize?: number;
-  firstDueAt?: number;
-  intervalMs?: number;
-  recordFile?: string;
-  concurrency?: number;
-  handlerMs?: number;
-  leaseMs?: number;
 }
 
 interface Running {

@@ -303,6 +303,21 @@ export async function ingest(ctx: Context, system: SystemDef, profile: Profile, 
   return out;
 }
 
+/** Loads `count` tasks due now, in batches (the untimed set-up of scenarios b and d). */
+async function enqueueDueNow(system: SystemDef, f: Fresh, count: number, leaseMs?: number): Promise<void> {
+  const request: HarnessRequest = {
+    ...f.base,
+    command: 'enqueue',
+    count,
+    api: 'batch',
+    batchSize: BATCH,
+    firstDueAt: Date.now(),
+    intervalMs: 0,
+  };
+  if (leaseMs !== undefined) request.leaseMs = leaseMs;
+  await runCommand(system.family, request, 600_000);
+}
+
 // b) throughput -----------------------------------------------------------------------------------
 
 export async function throughput(ctx: Context, system: SystemDef, profile: Profile, log: Log) {
@@ -321,19 +336,7 @@ async function throughputOnce(ctx: Context, system: SystemDef, profile: Profile,
   const f = await fresh(ctx, system, profile, 'tp');
   let worker: Worker | undefined;
   try {
-    await runCommand(
-      system.family,
-      {
-        ...f.base,
-        command: 'enqueue',
-        count: N,
-        api: 'batch',
-        batchSize: BATCH,
-        firstDueAt: Date.now(),
-        intervalMs: 0,
-      },
-      600_000,
-    );
+    await enqueueDueNow(system, f, N);
     await f.analyze();
     const started = Date.now();
     worker = await startWorker(system.family, { ...f.base, command: 'work', recordFile: f.recordFile });
@@ -448,20 +451,7 @@ export async function recovery(ctx: Context, system: SystemDef, profile: Profile
   };
   let worker: Worker | undefined;
   try {
-    await runCommand(
-      system.family,
-      {
-        ...f.base,
-        command: 'enqueue',
-        count: N,
-        api: 'batch',
-        batchSize: BATCH,
-        firstDueAt: Date.now(),
-        intervalMs: 0,
-        ...(leaseMs === undefined ? {} : { leaseMs }),
-      },
-      600_000,
-    );
+    await enqueueDueNow(system, f, N, leaseMs);
     await f.analyze();
     worker = await startWorker(system.family, workRequest);
     const startedAt = Date.now();

@@ -2,8 +2,8 @@
  * Peer harness for graphile-worker, pg-boss and BullMQ: `node harness.ts '<json>'`.
  * The protocol (commands, fields, record file) is in ../README.md; settings in SETTINGS.md.
  */
-import { writeSync } from 'node:fs';
-import { log, type Peer, parseRequest, type Request, type System, taskAt, taskRunner } from './protocol.ts';
+import { emit, fail } from '../protocol.ts';
+import { type Peer, parseRequest, type Request, type System, taskAt, taskRunner } from './protocol.ts';
 
 /** Loaded on demand: only the chosen peer's client library, and signal handlers are in place first. */
 const PEERS: Record<System, () => Promise<Peer>> = {
@@ -17,16 +17,6 @@ const STOP_TIMEOUT_MS = 60_000;
 
 // stdout carries protocol events only: route any library console output to stderr.
 console.log = console.info = console.debug = console.error;
-
-function emit(event: object): void {
-  writeSync(1, `${JSON.stringify(event)}\n`);
-}
-
-function fail(error: unknown): never {
-  const reason = error instanceof Error ? error.message : String(error);
-  log(`harness: ${reason.replaceAll('\n', ' ')}`);
-  process.exit(1);
-}
 
 /** ingest / enqueue: only the adds are timed, not connecting. */
 async function load(peer: Peer, request: Request): Promise<void> {

@@ -2,37 +2,16 @@
  * The peer-harness protocol (../README.md), shared by the three systems served here: the request,
  * the task payload, the record line and the interface each system module implements.
  */
-import { openSync, writeSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { HarnessRequest, TaskPayload } from '../protocol.ts';
+
+export { log, taskRunner } from '../protocol.ts';
 
 export const SYSTEMS = ['graphile-worker', 'pg-boss', 'bullmq'] as const;
 export type System = (typeof SYSTEMS)[number];
-export type Profile = 'defaults' | 'tuned';
-export type Command = 'setup' | 'ingest' | 'enqueue' | 'work';
-
-export interface Request {
-  command: Command;
-  system: System;
-  profile: Profile;
-  postgresUrl?: string;
-  redisUrl?: string;
-  schema: string;
-  count?: number;
-  api?: 'single' | 'batch';
-  batchSize?: number;
-  firstDueAt?: number;
-  intervalMs?: number;
-  recordFile?: string;
-  concurrency?: number;
-  handlerMs?: number;
-  leaseMs?: number;
-}
-
+/** A request to this harness. */
+export type Request = HarnessRequest<System>;
 /** The payload of every task. */
-export interface Task {
-  i: number;
-  due: number;
-}
+export type Task = TaskPayload;
 
 /** Runs one task: what every peer's handler calls with the task's payload. */
 export type RunTask = (task: Task) => Promise<void>;
@@ -83,26 +62,4 @@ export function parseRequest(text: string | undefined): Request {
 /** Task `i` of an ingest/enqueue request. */
 export function taskAt(request: Request, i: number): Task {
   return { i, due: request.firstDueAt! + i * request.intervalMs! };
-}
-
-/**
- * The handler body. Each record is one unbuffered write on an O_APPEND descriptor, so a kill -9
- * loses no line already written and concurrent writers never interleave.
- */
-export function taskRunner(recordFile: string, handlerMs = 0): RunTask {
-  const fd = openSync(recordFile, 'a');
-  return async (task) => {
-    const start = performance.timeOrigin + performance.now();
-    writeSync(fd, `${task.i} ${task.due} ${start}\n`);
-    if (handlerMs > 0) {
-      await sleep(handlerMs);
-      // The completion record, which the recovery scenario waits for.
-      writeSync(fd, `${task.i} ${task.due} ${start} ${performance.timeOrigin + performance.now()}\n`);
-    }
-  };
-}
-
-/** Progress and library logs: stdout carries only protocol events. */
-export function log(message: string): void {
-  process.stderr.write(`${message}\n`);
 }

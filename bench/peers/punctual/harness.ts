@@ -6,54 +6,24 @@
  * `punctual-postgres` (the schema `schema` on `postgresUrl`). One profile: Punctual's defaults;
  * `tuned` runs the same settings.
  */
-import { mkdirSync, openSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { NewTask } from '../../../src/core/task.ts';
 import { createPunctual } from '../../../src/punctual.ts';
 import { openStore } from '../../../src/store/open-store.ts';
 import type { TaskStore } from '../../../src/store/store.ts';
 import { storeUrl } from '../../../test/helpers/postgres-server.ts';
 import { NOOP, newTask } from '../../lib/tasks.ts';
+import { emit, fail, type HarnessRequest, type TaskPayload, taskRunner } from '../protocol.ts';
 
 type System = 'punctual-sqlite' | 'punctual-postgres';
-
-interface Request {
-  command: 'setup' | 'ingest' | 'enqueue' | 'work';
-  system: System;
-  profile: 'defaults' | 'tuned';
-  postgresUrl?: string;
-  schema: string;
-  count?: number;
-  api?: 'single' | 'batch';
-  batchSize?: number;
-  firstDueAt?: number;
-  intervalMs?: number;
-  recordFile?: string;
-  concurrency?: number;
-  handlerMs?: number;
-  leaseMs?: number;
-}
+type Request = HarnessRequest<System>;
 
 /** Punctual's own defaults (src/dispatch/dispatcher.ts, src/core/task.ts). */
 const DEFAULT_CONCURRENCY = 100;
 const DEFAULT_MAX_HELD = 5_000;
 const STOP_TIMEOUT_MS = 60_000;
-
-function log(message: string): void {
-  process.stderr.write(`${message}\n`);
-}
-
-function emit(event: object): void {
-  writeSync(1, `${JSON.stringify(event)}\n`);
-}
-
-function fail(error: unknown): never {
-  const reason = error instanceof Error ? error.message : String(error);
-  log(`harness: ${reason.replaceAll('\n', ' ')}`);
-  process.exit(1);
-}
 
 function parseRequest(text: string | undefined): Request {
   if (!text) throw new Error("usage: node harness.ts '<json>'");
@@ -159,18 +129,8 @@ async function work(store: TaskStore, request: Request): Promise<void> {
     maxHeld: Math.max(DEFAULT_MAX_HELD, concurrency),
     ...(graceMs === undefined ? {} : { leaseGraceMs: graceMs }),
   });
-  const fd = openSync(request.recordFile!, 'a');
-  const handlerMs = request.handlerMs ?? 0;
-  punctual.handle(NOOP, async (task) => {
-    const start = performance.timeOrigin + performance.now();
-    const { i, due } = task.payload as { i: number; due: number };
-    writeSync(fd, `${i} ${due} ${start}\n`);
-    if (handlerMs > 0) {
-      await sleep(handlerMs);
-      // The completion record, which the recovery scenario waits for.
-      writeSync(fd, `${i} ${due} ${start} ${performance.timeOrigin + performance.now()}\n`);
-    }
-  });
+  const runTask = taskRunner(request.recordFile!, request.handlerMs);
+  punctual.handle(NOOP, (task) => runTask(task.payload as TaskPayload));
   await punctual.start();
   stopWorker = async () => {
     await punctual.stop();
