@@ -52,7 +52,7 @@ export interface DispatcherOptions {
   pollIntervalMs?: number;
   /** Most tasks held at once: in the timer, waiting for a slot, or running (default 5,000). */
   maxHeld?: number;
-  /** Most tasks one claim takes (default 1,000). */
+  /** Most tasks one claim takes (default: the store's `claimBatchSize`, 3,000 on SQLite, 1,000 elsewhere). */
   claimBatchSize?: number;
   /** Added to a task's timeout to make its lease (default 5,000 ms). */
   leaseGraceMs?: number;
@@ -108,7 +108,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.lookaheadMs = options.lookaheadMs ?? DEFAULT_LOOKAHEAD_MS;
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.maxHeld = options.maxHeld ?? 5_000;
-    this.claimBatchSize = options.claimBatchSize ?? 1_000;
+    this.claimBatchSize = options.claimBatchSize ?? options.store.capabilities.claimBatchSize;
     this.leaseGraceMs = options.leaseGraceMs ?? 5_000;
     this.queueDemand = options.queueDemand ?? (() => []);
     this.completer = new Completer({

@@ -19,6 +19,12 @@ export interface StoreCapabilities {
   /** The most tasks one `taskCreate` call accepts. */
   maxBatchSize: number;
   /**
+   * How many tasks a dispatcher claims at most per call unless told otherwise: enough to spread a
+   * claim's round trip and commit over many tasks, few enough that the claim does not hold the
+   * store's writer (SQLite) or its row locks for long.
+   */
+  claimBatchSize: number;
+  /**
    * The store keeps time by a server's clock, not this process's: nodes align their timers to it
    * (see dispatch/store-clock.ts). False for an embedded store, whose clock is the process's.
    */

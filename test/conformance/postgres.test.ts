@@ -112,6 +112,7 @@ describe('postgres store', () => {
       expect(store.capabilities).toEqual({
         supportsNotify: true,
         maxBatchSize: 1000,
+        claimBatchSize: 1000,
         serverClock: true,
         eventLog: true,
         workerQueues: true,

@@ -114,6 +114,7 @@ export class DynamoStore implements TaskStore {
   readonly capabilities: StoreCapabilities = {
     supportsNotify: false,
     maxBatchSize: 1000,
+    claimBatchSize: 1000,
     serverClock: false,
     eventLog: false,
     workerQueues: false,

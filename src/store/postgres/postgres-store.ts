@@ -92,6 +92,7 @@ export class PostgresStore implements TaskStore {
   readonly capabilities: StoreCapabilities = {
     supportsNotify: true,
     maxBatchSize: 1000,
+    claimBatchSize: 1000,
     serverClock: true,
     eventLog: true,
     workerQueues: true,
