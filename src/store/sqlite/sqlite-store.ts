@@ -14,7 +14,6 @@ import type {
   OutboxAdvanceParams,
   OutboxCursor,
   OutboxLeaseParams,
-  StoreCapabilities,
   TaskCancelParams,
   TaskChangeResult,
   TaskClaimDueParams,
@@ -33,6 +32,7 @@ import type {
 } from '../store.ts';
 import { type ChangeRule, cancelRule, type EventData, retryRule, runNowRule, updateRule } from '../task-changes.ts';
 import { createdTask, decideClaim, leaseExpiredData, outcomeEffect } from '../transitions.ts';
+import { SQLITE_CAPABILITIES } from './capabilities.ts';
 import { runMigrations } from './migrations.ts';
 import type { Params, Statements, TaskRow } from './queries.ts';
 import { eventData, listQuery, prepareStatements, rowToAttempt, rowToEvent, rowToTask, taskParams } from './queries.ts';
@@ -41,16 +41,7 @@ import { eventData, listQuery, prepareStatements, rowToAttempt, rowToEvent, rowT
 type EventSubject = Pick<Task, 'id' | 'namespace' | 'name' | 'attempts'>;
 
 export class SqliteStore implements TaskStore {
-  readonly capabilities: StoreCapabilities = {
-    supportsNotify: false,
-    maxBatchSize: 1000,
-    // A claim's commit (an fsync) dominates below a few thousand rows: 3,000 doubled the drain
-    // rate of a backlog against 1,000 and holds the writer ~60 ms (docs/benchmarks.md).
-    claimBatchSize: 3000,
-    serverClock: false,
-    eventLog: true,
-    workerQueues: true,
-  };
+  readonly capabilities = SQLITE_CAPABILITIES;
   private readonly db: Database.Database;
   /** Runs a callback in a transaction; created once, used deferred for reads and immediate for writes. */
   private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;

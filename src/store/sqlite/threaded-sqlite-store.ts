@@ -15,7 +15,6 @@ import type {
   OutboxAdvanceParams,
   OutboxCursor,
   OutboxLeaseParams,
-  StoreCapabilities,
   TaskCancelParams,
   TaskChangeResult,
   TaskClaimDueParams,
@@ -32,6 +31,7 @@ import type {
   TaskStore,
   TaskUpdateParams,
 } from '../store.ts';
+import { SQLITE_CAPABILITIES } from './capabilities.ts';
 import type { StoreCall, StoreReply } from './sqlite-worker.ts';
 
 interface Pending {
@@ -40,16 +40,7 @@ interface Pending {
 }
 
 export class ThreadedSqliteStore implements TaskStore {
-  readonly capabilities: StoreCapabilities = {
-    supportsNotify: false,
-    maxBatchSize: 1000,
-    // A claim's commit (an fsync) dominates below a few thousand rows: 3,000 doubled the drain
-    // rate of a backlog against 1,000 and holds the writer ~60 ms (docs/benchmarks.md).
-    claimBatchSize: 3000,
-    serverClock: false,
-    eventLog: true,
-    workerQueues: true,
-  };
+  readonly capabilities = SQLITE_CAPABILITIES;
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
