@@ -1,6 +1,7 @@
 /**
- * The peer-harness protocol (../README.md), shared by the three systems served here: the request,
- * the task payload, the record line and the interface each system module implements.
+ * The peer-harness protocol (../README.md) for the three systems served here: the request narrowed
+ * to them, its checks, and the interface each system module implements. The request, the payload
+ * and the record line themselves are in ../protocol.ts, shared with the driver and Punctual's harness.
  */
 import type { HarnessRequest, TaskPayload } from '../protocol.ts';
 
